@@ -1,0 +1,3 @@
+"""RoiWatch camera agent."""
+
+__version__ = "0.1.0"
