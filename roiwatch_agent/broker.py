@@ -1,0 +1,104 @@
+"""Broker settings (URL, credentials, TLS) and the paho client factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+_LOGGER = logging.getLogger(__name__)
+
+PASSWORD_ENV = "ROIWATCH_MQTT_PASSWORD"
+KEEPALIVE = 10  # seconds; short so a dead peer is noticed within seconds
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where and how to connect. ``repr`` never shows the password."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    insecure: bool = False
+
+    @property
+    def redacted_url(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}:***@" if self.password else (f"{self.username}@" if self.username else "")
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def parse_broker_url(
+    url: str,
+    *,
+    password_file: str | None = None,
+    ca_file: str | None = None,
+    insecure: bool = False,
+) -> BrokerSettings:
+    """``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...``.
+
+    The password may instead come from ``password_file`` or the ROIWATCH_MQTT_PASSWORD
+    environment variable (in that order of precedence after the URL), so it need not
+    appear on a command line.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"broker URL must start with mqtt:// or mqtts://, got {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("broker URL has no host")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as err:
+        raise ValueError(f"broker URL has an invalid port: {err}") from None
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if password is None and password_file:
+        password = Path(password_file).read_text().strip()
+    if password is None:
+        password = os.environ.get(PASSWORD_ENV) or None
+    if ca_file and not tls:
+        raise ValueError("--ca-file needs an mqtts:// broker URL")
+    return BrokerSettings(parts.hostname, port, tls, username, password, ca_file, insecure)
+
+
+def make_client(
+    settings: BrokerSettings,
+    client_id: str,
+    will: tuple[str, bytes] | None = None,
+) -> mqtt.Client:
+    """A paho client (MQTT 3.1.1) set up for auth, TLS, last will and endless reconnects."""
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=True,
+        reconnect_on_failure=True,
+    )
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        if settings.insecure:
+            client.tls_insecure_set(True)
+    if will:
+        client.will_set(will[0], will[1], qos=1, retain=True)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    # Large pictures must not be dropped on the floor by a tiny queue.
+    client.max_queued_messages_set(1000)
+    client.enable_logger(logging.getLogger("roiwatch_agent.mqtt"))
+    return client
+
+
+def connect_async(client: mqtt.Client, settings: BrokerSettings) -> None:
+    """Start connecting in the background; paho's loop reconnects forever with backoff."""
+    client.connect_async(settings.host, settings.port, keepalive=KEEPALIVE)
+    client.loop_start()

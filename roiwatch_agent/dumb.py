@@ -1,0 +1,129 @@
+"""The dumb camera: capture, encode JPEG, publish on the frame topic. Nothing else.
+
+Kept small for a Pi Zero (512 MB): no detection code is imported, one frame is held at a time,
+and nothing is captured while the camera is disarmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import cv2
+import paho.mqtt.client as mqtt
+
+from . import protocol
+from .broker import BrokerSettings, connect_async, make_client
+from .sources import SourceError, VideoSource
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class DumbCamera:
+    def __init__(
+        self,
+        camera_id: str,
+        broker: BrokerSettings,
+        base_topic: str,
+        source: str,
+        fps: float,
+        width: int,
+        quality: int,
+        loop: bool,
+        speed: float,
+        version: str,
+    ) -> None:
+        self.camera_id = camera_id
+        self.broker = broker
+        self.topics = protocol.Topics(base_topic)
+        self.source = source
+        self.fps = fps
+        self.width = width
+        self.quality = quality
+        self.loop = loop
+        self.speed = speed
+        self.version = version
+        self.armed = threading.Event()
+        self.armed.set()
+        self.changed = threading.Event()  # armed or fps changed: restart the capture
+        self.published = 0
+        self.client = make_client(
+            broker, f"roiwatch-dumb-{camera_id}", will=(self.topics.availability(camera_id), b"offline")
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            _LOGGER.error("Broker %s refused the connection: %s", self.broker.redacted_url, reason)
+            return
+        cam = self.camera_id
+        client.subscribe([(self.topics.armed(cam), 1), (self.topics.config(cam), 1)])
+        client.publish(
+            self.topics.announce(cam),
+            protocol.build_announce(cam, protocol.KIND_DUMB, self.version),
+            qos=1,
+            retain=True,
+        )
+        client.publish(self.topics.availability(cam), protocol.ONLINE, qos=1, retain=True)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            if msg.topic == self.topics.armed(self.camera_id):
+                armed = protocol.parse_armed(msg.payload)
+                if armed != self.armed.is_set():
+                    _LOGGER.info("Camera %s %s", self.camera_id, "armed" if armed else "disarmed")
+                    (self.armed.set if armed else self.armed.clear)()
+                    self.changed.set()
+            elif msg.topic == self.topics.config(self.camera_id) and msg.payload:
+                fps = protocol.parse_config(msg.payload, self.camera_id)["fps"]
+                if fps != self.fps:
+                    _LOGGER.info("Camera %s: streaming at %s fps", self.camera_id, fps)
+                    self.fps = fps
+                    self.changed.set()
+        except protocol.ProtocolError as err:
+            _LOGGER.error("Camera %s: ignoring %s: %s", self.camera_id, msg.topic, err)
+
+    def run(self, stop: threading.Event) -> None:
+        connect_async(self.client, self.broker)
+        topic = self.topics.frame(self.camera_id)
+        params = [cv2.IMWRITE_JPEG_QUALITY, self.quality]
+
+        def interrupted() -> bool:
+            return stop.is_set() or self.changed.is_set()
+
+        try:
+            while not stop.is_set():
+                self.changed.clear()
+                if not self.armed.is_set():
+                    stop.wait(0.2)  # disarmed: the camera is not even opened
+                    continue
+                source = VideoSource(self.source, self.fps, self.loop, self.speed)
+                try:
+                    for _ts, frame in source.frames(interrupted):
+                        h, w = frame.shape[:2]
+                        if self.width and w > self.width:
+                            frame = cv2.resize(
+                                frame, (self.width, round(h * self.width / w)), interpolation=cv2.INTER_AREA
+                            )
+                        ok, jpeg = cv2.imencode(".jpg", frame, params)
+                        if ok and self.client.is_connected():
+                            self.client.publish(topic, jpeg.tobytes(), qos=0, retain=False)
+                            self.published += 1
+                except SourceError as err:
+                    _LOGGER.error("Camera %s: %s; retrying in 5 s", self.camera_id, err)
+                    stop.wait(5)
+                    continue
+                if source.ended:
+                    _LOGGER.info("Camera %s: video source ended", self.camera_id)
+                    stop.wait()
+        finally:
+            self.client.publish(self.topics.availability(self.camera_id), protocol.OFFLINE, qos=1, retain=True)
+            deadline = time.monotonic() + 2
+            while self.client.want_write() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)
+            self.client.disconnect()
+            self.client.loop_stop()
