@@ -1,0 +1,197 @@
+"""The smart camera end to end: real mosquitto, real agent processes, real video."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import cv2
+import numpy as np
+
+from roiwatch_agent import protocol
+
+from .conftest import ROOFTOPS, TOPICS, WALKWAY, make_config, pid_alive, roi, wait_until
+
+CAM = "porch"
+
+
+def _running_agent(recorder, start_agent, video, *extra, revision=1, rois=None):
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, revision, rois or [roi("walk", WALKWAY)]))
+    agent = start_agent("smart", "--camera", CAM, "--source", str(video), *extra)
+    recorder.wait_status(CAM, state="running", revision=revision, timeout=30)
+    return agent
+
+
+def test_person_turns_roi_on_then_off_after_delay(recorder, start_agent, scene_video):
+    rois = [roi("walk", WALKWAY, off_delay=2), roi("roof", ROOFTOPS, off_delay=2)]
+    start = time.monotonic()
+    _running_agent(recorder, start_agent, scene_video, "--speed", "2", rois=rois)
+
+    walk = TOPICS.roi(CAM, "walk")
+    recorder.wait_for(walk, lambda m: m.text == "OFF", after=start)
+    on = recorder.wait_for(walk, lambda m: m.text == "ON", timeout=30)
+    assert recorder.wait_for(TOPICS.detected(CAM), lambda m: m.text == "ON").at >= on.at - 0.5
+    snap = recorder.wait_for(TOPICS.snapshot(CAM))
+    picture = cv2.imdecode(np.frombuffer(snap.payload, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None and picture.shape[:2] == (576, 768)
+    # The walkers leave after 6 s of video (3 s here); OFF follows after off_delay.
+    off = recorder.wait_for(walk, lambda m: m.text == "OFF", after=on.at, timeout=30)
+    assert off.at - on.at >= 1.0  # 2 s of video off_delay at double speed
+    recorder.wait_for(TOPICS.detected(CAM), lambda m: m.text == "OFF", after=on.at)
+    # Nobody walks on the rooftops.
+    assert [m.text for m in recorder.on_topic(TOPICS.roi(CAM, "roof"))] == ["OFF"]
+
+
+def test_new_revision_restarts_detection_process(recorder, start_agent, vtest):
+    agent = _running_agent(recorder, start_agent, vtest, "--loop")
+    assert wait_until(lambda: len(agent.detector_pids()) == 1)
+    [old] = agent.detector_pids()
+
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, 2, [roi("walk", WALKWAY), roi("roof", ROOFTOPS)]))
+    status = recorder.wait_status(CAM, state="running", revision=2, after=t0)
+    assert status["restarts"] == 0  # a planned restart is not a crash
+    assert not pid_alive(old)
+    assert wait_until(lambda: len(agent.detector_pids()) == 1)
+    assert agent.detector_pids() != [old]
+    # The new ROI is reported from the start.
+    recorder.wait_for(TOPICS.roi(CAM, "roof"), lambda m: m.text == "OFF", after=t0)
+
+    # The same config again (a retained repeat) restarts nothing.
+    [current] = agent.detector_pids()
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, 2, [roi("walk", WALKWAY), roi("roof", ROOFTOPS)]))
+    time.sleep(1.0)
+    assert agent.detector_pids() == [current]
+
+
+def test_disarm_stops_detection_and_rearm_starts_it(recorder, start_agent, vtest):
+    agent = _running_agent(recorder, start_agent, vtest, "--loop")
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.armed(CAM), "OFF")
+    recorder.wait_status(CAM, state="stopped", after=t0)
+    assert wait_until(lambda: agent.detector_pids() == [])
+    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "OFF")
+
+    t1 = time.monotonic()
+    recorder.publish(TOPICS.armed(CAM), "ON")
+    recorder.wait_status(CAM, state="running", revision=1, after=t1)
+    assert wait_until(lambda: len(agent.detector_pids()) == 1)
+
+
+def test_killed_detection_process_is_noticed_and_restarted(recorder, start_agent, vtest):
+    agent = _running_agent(recorder, start_agent, vtest, "--loop")
+    assert wait_until(lambda: len(agent.detector_pids()) == 1)
+    [pid] = agent.detector_pids()
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    # The broker publishes the dead process's last will at once.
+    recorder.wait_status(CAM, state="offline", after=t0, timeout=5)
+    status = recorder.wait_status(CAM, state="running", after=t0, timeout=15)
+    assert status["restarts"] == 1
+    assert wait_until(lambda: len(agent.detector_pids()) == 1)
+    assert agent.detector_pids() != [pid]
+
+
+def test_broker_restart_resynchronises_state(broker, recorder, start_agent, vtest):
+    agent = _running_agent(recorder, start_agent, vtest, "--loop")
+    [pid] = agent.detector_pids()
+    recorder.close()
+    broker.stop()
+    # A broker that lost everything (no persistence file) is the worst case.
+    for f in broker.dir.glob("*.db"):
+        f.unlink()
+    time.sleep(2)
+    broker.start()
+    from .conftest import Recorder
+
+    fresh = Recorder(broker)
+    try:
+        fresh.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online", timeout=40)
+        status = fresh.wait_status(CAM, state="running", revision=1, timeout=20)
+        assert status["restarts"] == 0
+        fresh.wait_for(TOPICS.roi(CAM, "walk"))
+        fresh.wait_for(TOPICS.announce(CAM))
+        assert agent.detector_pids() == [pid]  # detection never stopped
+    finally:
+        fresh.close()
+
+
+def test_cached_config_detects_after_reboot_with_broker_down(broker, recorder, start_agent, vtest, tmp_path):
+    state = tmp_path / "persistent-state"
+    first = _running_agent(recorder, start_agent, vtest, "--loop", "--state-dir", str(state))
+    assert first.stop() == 0
+    recorder.close()
+    broker.stop()
+    for f in broker.dir.glob("*.db"):
+        f.unlink()
+
+    second = start_agent("smart", "--camera", CAM, "--source", str(vtest), "--loop", "--state-dir", str(state))
+    # No broker, no config on the wire: it detects from the cached config anyway.
+    assert wait_until(lambda: len(second.detector_pids()) == 1, timeout=10)
+    time.sleep(1)
+    broker.start()
+    from .conftest import Recorder
+
+    fresh = Recorder(broker)
+    try:
+        fresh.wait_status(CAM, state="running", revision=1, timeout=40)
+    finally:
+        fresh.close()
+
+
+def test_bad_configs_are_refused_and_last_good_keeps_running(recorder, start_agent, vtest):
+    agent = _running_agent(recorder, start_agent, vtest, "--loop")
+    [pid] = agent.detector_pids()
+    good = protocol.build_config(CAM, "smart", 2, [roi("walk", WALKWAY)])
+    bad_payloads = {
+        "not valid JSON": b"{not json",
+        "unknown config schema": protocol.encode_config({**good, "schema": 2}),
+        "not 'porch'": protocol.encode_config({**good, "camera_id": "garden"}),
+        "outside the picture": protocol.encode_config(
+            {**good, "rois": [{**good["rois"][0], "points": [[0, 0], [1.5, 0], [1, 1]]}]}
+        ),
+        "crosses itself": protocol.encode_config(
+            {**good, "rois": [{**good["rois"][0], "points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}
+        ),
+        "exceeds 65536 bytes": b" " * (200 * 1024 * 1024),
+    }
+    for expected, payload in bad_payloads.items():
+        t0 = time.monotonic()
+        recorder.publish(TOPICS.config(CAM), payload)
+        status = _wait_error(recorder, t0, expected)
+        assert status["state"] == "running" and status["revision"] == 1, status
+        assert agent.detector_pids() == [pid], f"{expected}: detection was restarted"
+        assert expected in agent.output
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.armed(CAM), "MAYBE")
+    _wait_error(recorder, t0, "expected ON or OFF")
+    # A good config clears the error.
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.config(CAM), protocol.encode_config(good))
+    status = recorder.wait_status(CAM, state="running", revision=2, after=t0)
+    assert status["error"] is None
+
+
+def _wait_error(recorder, after, text):
+    def has(m):
+        try:
+            return text in (protocol.parse_status(m.payload)["error"] or "")
+        except protocol.ProtocolError:
+            return False
+
+    return protocol.parse_status(recorder.wait_for(TOPICS.status(CAM), has, timeout=30, after=after).payload)
+
+
+def test_sigterm_stops_everything_cleanly(recorder, start_agent, scene_video):
+    agent = _running_agent(recorder, start_agent, scene_video, "--loop", "--speed", "2")
+    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
+    children = agent.descendants()
+    t0 = time.monotonic()
+    os.killpg(agent.proc.pid, signal.SIGTERM)  # as systemd does: the whole group
+    assert agent.stop() == 0
+    recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "offline", after=t0, timeout=5)
+    recorder.wait_status(CAM, state="stopped", after=t0, timeout=5)
+    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "OFF", after=t0, timeout=5)
+    assert wait_until(lambda: not any(pid_alive(p) for p in children), timeout=5)
+    assert "Traceback" not in agent.output
