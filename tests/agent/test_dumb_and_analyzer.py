@@ -1,0 +1,116 @@
+"""Dumb cameras and analyzers end to end: real mosquitto, real agent processes, real video."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import cv2
+import numpy as np
+
+from roiwatch_agent import protocol
+
+from .conftest import TOPICS, WALKWAY, make_config, roi, wait_until
+
+CAM = "gate"
+
+
+def test_dumb_camera_streams_jpeg_and_stops_while_disarmed(recorder, start_agent, vtest):
+    start_agent("dumb", "--camera", CAM, "--source", str(vtest), "--loop", "--fps", "5", "--width", "320")
+    announce = protocol.parse_announce(recorder.wait_for(TOPICS.announce(CAM)).payload, CAM)
+    assert announce["kind"] == "dumb"
+    recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online")
+    frame = recorder.wait_for(TOPICS.frame(CAM))
+    assert not frame.retain
+    assert protocol.check_picture(frame.payload) == (320, 240)
+
+    recorder.publish(TOPICS.armed(CAM), "OFF")
+    time.sleep(0.5)  # frames already in flight may still land
+    t0 = time.monotonic()
+    time.sleep(1.5)
+    assert recorder.on_topic(TOPICS.frame(CAM), after=t0) == []
+
+    recorder.publish(TOPICS.armed(CAM), "ON")
+    recorder.wait_for(TOPICS.frame(CAM), after=time.monotonic(), timeout=10)
+
+
+def test_dumb_camera_to_analyzer_end_to_end(recorder, start_agent, scene_video):
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY)], kind="dumb"))
+    analyzer = start_agent("analyzer")
+    recorder.wait_for(TOPICS.status(CAM))  # the analyzer took the camera
+    start_agent("dumb", "--camera", CAM, "--source", str(scene_video), "--speed", "2", "--width", "768")
+    recorder.wait_status(CAM, state="running", revision=1, timeout=30)
+    on = recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
+    snap = recorder.wait_for(TOPICS.snapshot(CAM))
+    assert cv2.imdecode(np.frombuffer(snap.payload, np.uint8), cv2.IMREAD_COLOR) is not None
+    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "OFF", after=on.at, timeout=30)
+
+    # Disarming stops both the frame stream and the analyzer's detection process.
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.armed(CAM), "OFF")
+    recorder.wait_status(CAM, state="stopped", after=t0)
+    assert wait_until(lambda: analyzer.detector_pids() == [])
+    time.sleep(0.5)
+    t1 = time.monotonic()
+    time.sleep(1.0)
+    assert recorder.on_topic(TOPICS.frame(CAM), after=t1) == []
+
+
+def test_analyzer_refuses_bad_pictures_and_keeps_running(recorder, start_agent):
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY)], kind="dumb"))
+    analyzer = start_agent("analyzer")
+    ok, good = cv2.imencode(".jpg", np.full((240, 320, 3), 128, np.uint8))
+    good = good.tobytes()
+
+    def running():  # pictures are not retained: send until the analyzer listens
+        recorder.publish(TOPICS.frame(CAM), good, retain=False, qos=0)
+        return any(
+            protocol.parse_status(m.payload)["state"] == "running" for m in recorder.on_topic(TOPICS.status(CAM))
+        )
+
+    assert wait_until(running, timeout=30, interval=0.3)
+    [pid] = analyzer.detector_pids()
+
+    # A header declaring 20000x20000 pixels: refused before decoding.
+    sof = good.index(b"\xff\xc0")
+    huge = good[: sof + 5] + (20000).to_bytes(2, "big") + (20000).to_bytes(2, "big") + good[sof + 9 :]
+    cases = {
+        "not a JPEG": b"this is not a picture",
+        "20000x20000": huge,
+        "does not decode": good[: good.index(b"\xff\xda")],  # headers, no picture data
+        "byte limit": b"\xff\xd8" + b"\0" * (9 * 1024 * 1024),
+    }
+    for expected, payload in cases.items():
+        time.sleep(0.3)  # the analyzer takes at most 5 pictures a second
+        t0 = time.monotonic()
+        recorder.publish(TOPICS.frame(CAM), payload, retain=False, qos=0)
+
+        def names_problem(m, expected=expected):
+            return expected in (protocol.parse_status(m.payload)["error"] or "")
+
+        status = protocol.parse_status(
+            recorder.wait_for(TOPICS.status(CAM), names_problem, after=t0, timeout=10).payload
+        )
+        assert status["state"] == "running", status
+        assert expected in analyzer.output
+    assert analyzer.detector_pids() == [pid]
+
+
+def test_two_analyzers_split_cameras_by_shard(recorder, start_agent):
+    cameras = [f"cam{i}" for i in range(8)]
+    for cam in cameras:
+        recorder.publish(TOPICS.config(cam), make_config(cam, 1, [roi("walk", WALKWAY)], kind="dumb"))
+    recorder.publish(TOPICS.config("smartcam"), make_config("smartcam", 1, [roi("walk", WALKWAY)]))
+    analyzers = [start_agent("analyzer", "--shard", f"{k}/2") for k in range(2)]
+
+    def taken(agent):
+        return set(re.findall(r"Camera (\S+): detection process \d+ started", agent.output))
+
+    assert wait_until(lambda: sum(len(taken(a)) for a in analyzers) >= len(cameras), timeout=30)
+    time.sleep(1)
+    first, second = (taken(a) for a in analyzers)
+    assert first.isdisjoint(second)
+    assert first | second == set(cameras)  # every dumb camera, and no smart one
+    assert first and second
+    assert all(protocol.shard_of(cam, 2) == 0 for cam in first)
+    assert wait_until(lambda: sorted(len(a.detector_pids()) for a in analyzers) == sorted([len(first), len(second)]))
