@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 _LOGGER = logging.getLogger(__name__)
 
-PASSWORD_ENV = "ROIWATCH_MQTT_PASSWORD"
+PASSWORD_ENV = "ROIWATCH_MQTT_PASSWORD"  # noqa: S105 - a variable name, not a password
 KEEPALIVE = 10  # seconds; short so a dead peer is noticed within seconds
 
 

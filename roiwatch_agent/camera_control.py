@@ -56,9 +56,7 @@ class CameraController:
         self.armed = store.load_armed(camera_id)
         self.error: str | None = None
         if self.config is not None:
-            _LOGGER.info(
-                "Camera %s: using cached config revision %s", camera_id, self.config["revision"]
-            )
+            _LOGGER.info("Camera %s: using cached config revision %s", camera_id, self.config["revision"])
 
     # ---- inputs -------------------------------------------------------------------------
 
@@ -110,9 +108,7 @@ class CameraController:
 
     def _refuse(self, error: str) -> None:
         running = self.config["revision"] if self.config else None
-        _LOGGER.error(
-            "Camera %s: refused: %s (keeping config revision %s)", self.camera_id, error, running
-        )
+        _LOGGER.error("Camera %s: refused: %s (keeping config revision %s)", self.camera_id, error, running)
         self.error = error
         if self.supervisor.running:
             self.supervisor.send_error(error)

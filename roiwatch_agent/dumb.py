@@ -120,7 +120,9 @@ class DumbCamera:
                     _LOGGER.info("Camera %s: video source ended", self.camera_id)
                     stop.wait()
         finally:
-            self.client.publish(self.topics.availability(self.camera_id), protocol.OFFLINE, qos=1, retain=True)
+            self.client.publish(
+                self.topics.availability(self.camera_id), protocol.OFFLINE, qos=1, retain=True
+            )
             deadline = time.monotonic() + 2
             while self.client.want_write() and time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -8,6 +8,7 @@ import numpy as np
 MOTION_WIDTH = 160
 DIFF_THRESHOLD = 25  # grey levels; below this a change is noise or light flicker
 LEARN_RATE = 0.05
+_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 
 
 class MotionGate:
@@ -44,7 +45,7 @@ class MotionGate:
         diff = cv2.absdiff(grey, cv2.convertScaleAbs(self._background))
         cv2.accumulateWeighted(grey, self._background, self.learn_rate)
         _, mask = cv2.threshold(diff, DIFF_THRESHOLD, 255, cv2.THRESH_BINARY)
-        return cv2.dilate(mask, None, iterations=2)
+        return cv2.dilate(mask, _KERNEL, iterations=2)
 
     def boxes(self, mask: np.ndarray, min_area: int = 4) -> list[tuple[int, int, int, int]]:
         """Bounding boxes of the motion blobs, in full-frame pixels."""

@@ -71,10 +71,9 @@ class Pipeline:
         for roi in self.rois:
             st = self.state[roi.id]
             assert roi.small_mask is not None
-            moved = (
-                cv2.countNonZero(cv2.bitwise_and(mask, roi.small_mask)) / roi.small_area
-                >= motion_min_fraction(roi.sensitivity)
-            )
+            moved = cv2.countNonZero(
+                cv2.bitwise_and(mask, roi.small_mask)
+            ) / roi.small_area >= motion_min_fraction(roi.sensitivity)
             if not roi.is_person:
                 if moved:
                     st.last_seen = now
@@ -116,9 +115,7 @@ class Pipeline:
                 changes.append((roi.id, on))
         turned_on = [rid for rid, on in changes if on]
         snapshot = self.snapshot(frame, boxes) if turned_on else None
-        return FrameResult(
-            changes, any(s.on for s in self.state.values()), snapshot, inferences
-        )
+        return FrameResult(changes, any(s.on for s in self.state.values()), snapshot, inferences)
 
     def _crop_region(
         self, rois: list[Roi], mask: np.ndarray, w: int, h: int
@@ -126,6 +123,7 @@ class Pipeline:
         """The part of the frame worth showing the person model: motion and last persons in the ROIs."""
         regions: list[tuple[int, int, int, int]] = []
         for roi in rois:
+            assert roi.small_mask is not None
             rx, ry, rw, rh = roi.bbox
             for mx, my, mw, mh in self.motion.boxes(cv2.bitwise_and(mask, roi.small_mask)):
                 regions.append((mx, my, mx + mw, my + mh))
@@ -163,7 +161,9 @@ class Pipeline:
             cv2.putText(img, roi.name, (int(x) + 4, int(y) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
         for x, y, bw, bh, score in boxes:
             cv2.rectangle(img, (x, y), (x + bw, y + bh), (0, 255, 0), 2)
-            cv2.putText(img, f"{score:.2f}", (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 0), 1)
+            cv2.putText(
+                img, f"{score:.2f}", (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 0), 1
+            )
         ok, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
         return jpeg.tobytes() if ok else None
 

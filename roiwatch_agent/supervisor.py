@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import time
 from dataclasses import replace
-from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 
@@ -32,7 +32,7 @@ def context() -> BaseContext:
     if _context is None:
         if "forkserver" in multiprocessing.get_all_start_methods():
             _context = multiprocessing.get_context("forkserver")
-            _context.set_forkserver_preload(  # type: ignore[attr-defined]
+            _context.set_forkserver_preload(
                 ["roiwatch_agent.detector_process", "roiwatch_agent.person_model"]
             )
             from multiprocessing import forkserver
@@ -56,10 +56,8 @@ class _Running:
         self.spec = spec
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the child may be gone already
             self.send.send(("stop",))
-        except OSError:
-            pass
         self.proc.join(STOP_GRACE)
         if self.proc.is_alive():
             _LOGGER.warning("Detection process %s did not stop; terminating", self.proc.pid)
@@ -107,10 +105,8 @@ class Supervisor:
         if self._wanted is not None:
             self._wanted = replace(self._wanted, error=error)
         if self._running is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._running.send.send(("error", error))
-            except OSError:
-                pass
 
     def _start(self) -> None:
         assert self._wanted is not None
@@ -150,10 +146,10 @@ class Supervisor:
                 delay,
             )
             self._restart_at = now + delay
-        if self._running is None and self._wanted is not None and self._restart_at is not None:
-            if now >= self._restart_at:
-                self._restart_at = None
-                self._start()
+        due = self._restart_at is not None and now >= self._restart_at
+        if self._running is None and self._wanted is not None and due:
+            self._restart_at = None
+            self._start()
 
     def close(self) -> None:
         self.want(None)

@@ -326,9 +326,7 @@ ROI_SCHEMA = vol.Schema(
         vol.Optional("sensitivity", default=DEFAULT_SENSITIVITY): vol.All(
             _integer, vol.Range(*SENSITIVITY_RANGE)
         ),
-        vol.Optional("off_delay", default=DEFAULT_OFF_DELAY): vol.All(
-            _NUMBER, vol.Range(*OFF_DELAY_RANGE)
-        ),
+        vol.Optional("off_delay", default=DEFAULT_OFF_DELAY): vol.All(_NUMBER, vol.Range(*OFF_DELAY_RANGE)),
     },
     extra=vol.REMOVE_EXTRA,
 )
@@ -339,9 +337,7 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Required("camera_id"): _as_voluptuous(validate_camera_id),
         vol.Required("kind"): vol.In(KINDS),
         vol.Required("revision"): vol.All(_integer, vol.Range(min=0)),
-        vol.Optional("fps", default=DEFAULT_FPS): vol.All(
-            _NUMBER, vol.Coerce(float), vol.Range(*FPS_RANGE)
-        ),
+        vol.Optional("fps", default=DEFAULT_FPS): vol.All(_NUMBER, vol.Coerce(float), vol.Range(*FPS_RANGE)),
         vol.Required("rois"): vol.All([ROI_SCHEMA], vol.Length(max=MAX_ROIS)),
     },
     extra=vol.REMOVE_EXTRA,
@@ -416,9 +412,7 @@ def build_config(
 def encode_config(config: dict[str, Any]) -> bytes:
     payload = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
     if len(payload) > MAX_CONFIG_BYTES:
-        raise ProtocolError(
-            "config_too_large", f"config of {len(payload)} bytes exceeds {MAX_CONFIG_BYTES}"
-        )
+        raise ProtocolError("config_too_large", f"config of {len(payload)} bytes exceeds {MAX_CONFIG_BYTES}")
     return payload
 
 

@@ -254,12 +254,23 @@ def start_agent(broker: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., Age
         agent.stop()
 
 
-def make_config(camera: str, revision: int, rois: list[dict[str, Any]], kind: str = "smart", fps: float = 5) -> bytes:
+def make_config(
+    camera: str, revision: int, rois: list[dict[str, Any]], kind: str = "smart", fps: float = 5
+) -> bytes:
     return protocol.encode_config(protocol.build_config(camera, kind, revision, rois, fps=fps))
 
 
-def roi(roi_id: str, points: list[list[float]], detect: str = "person", off_delay: float = 2, **kw: Any) -> dict:
-    return {"id": roi_id, "name": roi_id.title(), "detect": detect, "points": points, "off_delay": off_delay, **kw}
+def roi(
+    roi_id: str, points: list[list[float]], detect: str = "person", off_delay: float = 2, **kw: Any
+) -> dict:
+    return {
+        "id": roi_id,
+        "name": roi_id.title(),
+        "detect": detect,
+        "points": points,
+        "off_delay": off_delay,
+        **kw,
+    }
 
 
 # vtest.avi: people walk on the pavement in the lower two thirds; the top band is buildings.

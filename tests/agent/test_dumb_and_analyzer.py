@@ -59,13 +59,14 @@ def test_dumb_camera_to_analyzer_end_to_end(recorder, start_agent, scene_video):
 def test_analyzer_refuses_bad_pictures_and_keeps_running(recorder, start_agent):
     recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY)], kind="dumb"))
     analyzer = start_agent("analyzer")
-    ok, good = cv2.imencode(".jpg", np.full((240, 320, 3), 128, np.uint8))
+    _, good = cv2.imencode(".jpg", np.full((240, 320, 3), 128, np.uint8))
     good = good.tobytes()
 
     def running():  # pictures are not retained: send until the analyzer listens
         recorder.publish(TOPICS.frame(CAM), good, retain=False, qos=0)
         return any(
-            protocol.parse_status(m.payload)["state"] == "running" for m in recorder.on_topic(TOPICS.status(CAM))
+            protocol.parse_status(m.payload)["state"] == "running"
+            for m in recorder.on_topic(TOPICS.status(CAM))
         )
 
     assert wait_until(running, timeout=30, interval=0.3)
@@ -113,4 +114,6 @@ def test_two_analyzers_split_cameras_by_shard(recorder, start_agent):
     assert first | second == set(cameras)  # every dumb camera, and no smart one
     assert first and second
     assert all(protocol.shard_of(cam, 2) == 0 for cam in first)
-    assert wait_until(lambda: sorted(len(a.detector_pids()) for a in analyzers) == sorted([len(first), len(second)]))
+    assert wait_until(
+        lambda: sorted(len(a.detector_pids()) for a in analyzers) == sorted([len(first), len(second)])
+    )

@@ -126,7 +126,9 @@ def test_cached_config_detects_after_reboot_with_broker_down(broker, recorder, s
     for f in broker.dir.glob("*.db"):
         f.unlink()
 
-    second = start_agent("smart", "--camera", CAM, "--source", str(vtest), "--loop", "--state-dir", str(state))
+    second = start_agent(
+        "smart", "--camera", CAM, "--source", str(vtest), "--loop", "--state-dir", str(state)
+    )
     # No broker, no config on the wire: it detects from the cached config anyway.
     assert wait_until(lambda: len(second.detector_pids()) == 1, timeout=10)
     time.sleep(1)
