@@ -1,0 +1,496 @@
+"""The example broker config (docs/mosquitto.conf.example + docs/mosquitto-acl.example) works.
+
+Starts a real mosquitto from the example files (paths and ports rewritten to a temporary directory
+and free loopback ports), then checks with paho-mqtt clients that each camera's credentials reach
+only that camera's topics, that the analyzer and Home Assistant get what they need, and that the
+TLS listener accepts a camera. Needs the mosquitto broker and mosquitto_passwd (Debian package
+`mosquitto`); the TLS test also needs the openssl command line tool to make certificates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from paho.mqtt.client import Client, MQTTMessage
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+REPO = Path(__file__).resolve().parents[2]
+ACL_EXAMPLE = REPO / "docs" / "mosquitto-acl.example"
+CONF_EXAMPLE = REPO / "docs" / "mosquitto.conf.example"
+
+HOST = "127.0.0.1"
+WAIT = 10.0  # seconds to wait for any broker round trip
+NOT_AUTHORIZED = 0x87  # MQTT 5 reason code
+
+
+def accepted(reason_code: int) -> bool:
+    """MQTT 5 PUBACK/SUBACK reason codes below 0x80 mean success (e.g. 0x10: no subscribers)."""
+    return reason_code < 0x80
+
+
+PASSWORDS = {
+    "homeassistant": "ha-secret",
+    "analyzer": "analyzer-secret",
+    "porch": "porch-secret",
+    "garden": "garden-secret",
+}
+
+
+def _find(name: str, *extra: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    return next((p for p in extra if os.access(p, os.X_OK)), None)
+
+
+MOSQUITTO = _find("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+MOSQUITTO_PASSWD = _find("mosquitto_passwd", "/usr/bin/mosquitto_passwd")
+OPENSSL = _find("openssl")
+
+pytestmark = pytest.mark.skipif(
+    MOSQUITTO is None or MOSQUITTO_PASSWD is None,
+    reason="mosquitto broker / mosquitto_passwd not installed (apt-get install mosquitto)",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Broker
+
+
+def _allow_sockets() -> None:
+    """Home Assistant's pytest plugin (present in the HA test venv) blocks socket creation in
+    every test through pytest-socket; these tests need loopback TCP to their own broker."""
+    try:
+        import pytest_socket
+    except ImportError:
+        return
+    pytest_socket.enable_socket()
+
+
+@pytest.fixture(autouse=True)
+def _sockets_allowed() -> None:
+    _allow_sockets()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _make_certs(directory: Path) -> None:
+    """A throw-away CA and a server certificate for 127.0.0.1 / localhost."""
+    directory.mkdir()
+
+    def run(*args: str) -> None:
+        assert OPENSSL is not None
+        subprocess.run([OPENSSL, *args], cwd=directory, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=roiwatch-test-ca")  # fmt: skip
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (directory / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+
+
+def _rewrite(text: str, old: str, new: str) -> str:
+    assert old in text, f"{CONF_EXAMPLE.name} no longer contains {old!r}; update this test"
+    return text.replace(old, new)
+
+
+@dataclass
+class Broker:
+    port: int
+    tls_port: int | None
+    ca_file: Path | None
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    assert MOSQUITTO is not None and MOSQUITTO_PASSWD is not None  # else skipped
+    _allow_sockets()
+    tmp = tmp_path_factory.mktemp("mosquitto")
+    passwd = tmp / "passwd"
+    for i, (user, password) in enumerate(PASSWORDS.items()):
+        create = ["-c"] if i == 0 else []
+        subprocess.run(
+            [MOSQUITTO_PASSWD, "-b", *create, str(passwd), user, password],
+            check=True,
+            capture_output=True,
+        )
+    acl = tmp / "roiwatch.acl"
+    shutil.copyfile(ACL_EXAMPLE, acl)
+
+    port = _free_port()
+    conf = CONF_EXAMPLE.read_text()
+    conf = _rewrite(conf, "password_file /etc/mosquitto/passwd", f"password_file {passwd}")
+    conf = _rewrite(conf, "acl_file /etc/mosquitto/roiwatch.acl", f"acl_file {acl}")
+    conf = _rewrite(conf, "persistence_location /var/lib/mosquitto/", f"persistence_location {tmp}/")
+    conf = _rewrite(conf, "log_dest syslog", "log_dest stderr")
+    conf = _rewrite(conf, "\nlistener 1883 127.0.0.1\n", f"\nlistener {port} {HOST}\n")
+    tls_port: int | None = None
+    ca_file: Path | None = None
+    if OPENSSL is not None:
+        _make_certs(tmp / "certs")
+        tls_port = _free_port()
+        ca_file = tmp / "certs" / "ca.crt"
+        conf = _rewrite(conf, "/etc/mosquitto/certs/", f"{tmp}/certs/")
+        conf = _rewrite(conf, "\nlistener 8883\n", f"\nlistener {tls_port} {HOST}\n")
+    else:  # no way to make certificates: test the plain listener only
+        conf = conf[: conf.index("\nlistener 8883\n")]
+    # Run as whoever runs the tests (as root, mosquitto would otherwise switch to user mosquitto,
+    # which cannot read the temporary directory).
+    conf += f"\nuser {pwd.getpwuid(os.geteuid()).pw_name}\n"
+    conf_file = tmp / "mosquitto.conf"
+    conf_file.write_text(conf)
+
+    log = tmp / "mosquitto.log"
+    with log.open("wb") as log_fh:
+        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf_file)], stdout=log_fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mosquitto exited with {proc.returncode}:\n{log.read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"mosquitto did not listen on {port}:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield Broker(port=port, tls_port=tls_port, ca_file=ca_file, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------------------------
+# Clients
+
+
+class Peer:
+    """A paho MQTT 5 client with blocking helpers that return the broker's reason codes."""
+
+    def __init__(
+        self,
+        port: int,
+        user: str | None,
+        password: str | None,
+        ca_file: Path | None,
+        will: tuple[str, str] | None = None,
+    ):
+        self.user = user
+        self.client = Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"test-{user}-{uuid.uuid4().hex[:8]}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        if user is not None:
+            self.client.username_pw_set(user, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self._cond = threading.Condition()
+        self.connect_rc: int | None = None
+        self.disconnected = False
+        self._acks: dict[int, int] = {}
+        self._subacks: dict[int, list[int]] = {}
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self.client.connect(HOST, port, keepalive=30)
+        self.client.loop_start()
+        self._wait(lambda: self.connect_rc is not None, "CONNACK")
+
+    # callbacks (network thread)
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cond:
+            self.connect_rc = reason_code.value
+            self._cond.notify_all()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cond:
+            self.disconnected = True
+            self._cond.notify_all()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._cond:
+            self._acks[mid] = reason_code.value
+            self._cond.notify_all()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self._cond:
+            self._subacks[mid] = [rc.value for rc in reason_codes]
+            self._cond.notify_all()
+
+    def _on_message(self, client, userdata, msg: MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self._cond.notify_all()
+
+    # helpers (test thread)
+    def _wait(self, predicate, what: str) -> None:
+        with self._cond:
+            if not self._cond.wait_for(predicate, timeout=WAIT):
+                raise AssertionError(f"{self.user}: no {what} within {WAIT} s")
+
+    def publish(self, topic: str, payload: bytes | str, retain: bool = False) -> int:
+        """Publish with QoS 1; returns the PUBACK reason code."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        self._wait(lambda: info.mid in self._acks, f"PUBACK for {topic}")
+        return self._acks[info.mid]
+
+    def subscribe(self, topic: str) -> int:
+        """Subscribe with QoS 1; returns the SUBACK reason code."""
+        _, mid = self.client.subscribe(topic, qos=1)
+        assert mid is not None
+        self._wait(lambda: mid in self._subacks, f"SUBACK for {topic}")
+        return self._subacks[mid][0]
+
+    def wait_for(self, topic: str, payload: bytes | None = None) -> bytes:
+        """Wait for a message on topic (with that payload, if given); returns its payload."""
+
+        def match(t: str, p: bytes) -> bool:
+            return t == topic and (payload is None or p == payload)
+
+        self._wait(lambda: any(match(t, p) for t, p, _ in self.messages), f"message on {topic}")
+        with self._cond:
+            return next(p for t, p, _ in self.messages if match(t, p))
+
+    def payloads(self) -> set[bytes]:
+        with self._cond:
+            return {p for _, p, _ in self.messages}
+
+    def topics(self) -> set[str]:
+        with self._cond:
+            return {t for t, _, _ in self.messages}
+
+    def drop(self) -> None:
+        """Disconnect so that the broker publishes the last will (MQTT 5 reason code 4), and
+        wait until the connection is closed: the broker has then read the DISCONNECT."""
+        self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
+        self._wait(lambda: self.disconnected, "disconnect")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def connect(broker: Broker) -> Iterator:
+    peers: list[Peer] = []
+
+    def _connect(
+        user: str | None,
+        password: str | None = None,
+        tls: bool = False,
+        will: tuple[str, str] | None = None,
+    ) -> Peer:
+        if password is None and user is not None:
+            password = PASSWORDS[user]
+        if tls:
+            assert broker.tls_port is not None
+            peer = Peer(broker.tls_port, user, password, broker.ca_file, will)
+        else:
+            peer = Peer(broker.port, user, password, None, will)
+        peers.append(peer)
+        return peer
+
+    yield _connect
+    for peer in peers:
+        peer.close()
+
+
+def _sentinel(observer: Peer, sender: Peer, topic: str) -> None:
+    """Publish a permitted message after the ones under test and wait for the observer to get
+    it: messages from one sender reach a subscriber in order, so anything the broker let
+    through before the sentinel has arrived by then."""
+    payload = uuid.uuid4().hex.encode()
+    assert accepted(sender.publish(topic, payload))
+    observer.wait_for(topic, payload)
+
+
+CAMERA_WRITES = ["announce", "availability", "status", "roi/r1", "detected", "snapshot", "frame"]
+RESULT_WRITES = ["status", "roi/r1", "detected", "snapshot"]
+
+
+# --------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_credentials_are_required(connect) -> None:
+    assert connect(None).connect_rc != 0, "anonymous client was let in"
+    assert connect("porch", "wrong password").connect_rc != 0, "wrong password was accepted"
+    assert connect("porch").connect_rc == 0
+
+
+def test_camera_publishes_its_own_topics_only(connect) -> None:
+    ha = connect("homeassistant")
+    assert accepted(ha.subscribe("roiwatch/#"))
+    porch = connect("porch")
+
+    for leaf in CAMERA_WRITES:
+        assert accepted(porch.publish(f"roiwatch/porch/{leaf}", b"x")), leaf
+        ha.wait_for(f"roiwatch/porch/{leaf}")
+
+    denied = [
+        "roiwatch/garden/status",
+        "roiwatch/garden/roi/r1",
+        "roiwatch/garden/detected",
+        "roiwatch/garden/snapshot",
+        "roiwatch/garden/frame",
+        "roiwatch/garden/announce",
+        "roiwatch/garden/availability",
+        "roiwatch/porch/config",  # only HA configures and arms a camera
+        "roiwatch/porch/armed",
+        "roiwatch/porch/other",
+        "roiwatch/porch",
+        "elsewhere/porch/status",
+    ]
+    for topic in denied:
+        assert porch.publish(topic, b"evil") == NOT_AUTHORIZED, topic
+    _sentinel(ha, porch, "roiwatch/porch/status")
+    leaked = ha.topics() & set(denied)
+    assert not leaked, f"the broker passed on {leaked}"
+
+
+def test_camera_reads_only_its_own_config_and_armed(connect) -> None:
+    ha = connect("homeassistant")
+    for cam in ("porch", "garden"):
+        assert accepted(ha.publish(f"roiwatch/{cam}/config", f"{cam}-config", retain=True))
+        assert accepted(ha.publish(f"roiwatch/{cam}/armed", "ON", retain=True))
+    garden = connect("garden")
+    assert accepted(garden.publish("roiwatch/garden/status", "garden-status", retain=True))
+
+    porch = connect("porch")
+    # retained messages of another camera: the subscription brings nothing
+    for topic in ("roiwatch/garden/config", "roiwatch/garden/armed", "roiwatch/garden/status"):
+        porch.subscribe(topic)
+    # wildcards too; and its own retained config and armed do arrive (after the above)
+    porch.subscribe("roiwatch/+/config")
+    porch.subscribe("roiwatch/+/armed")
+    assert porch.wait_for("roiwatch/porch/config") == b"porch-config"
+    assert porch.wait_for("roiwatch/porch/armed") == b"ON"
+    assert not porch.topics() - {"roiwatch/porch/config", "roiwatch/porch/armed"}
+
+    # live messages of another camera are not passed on either
+    porch.subscribe("roiwatch/#")
+    assert accepted(ha.publish("roiwatch/garden/config", "garden-config-2"))
+    assert accepted(ha.publish("roiwatch/garden/armed", "OFF"))
+    assert accepted(garden.publish("roiwatch/garden/frame", b"\xff\xd8"))
+    assert accepted(garden.publish("roiwatch/garden/status", "garden-status-2"))
+    _sentinel(porch, ha, "roiwatch/porch/armed")
+    seen = porch.topics()
+    assert not {t for t in seen if t.startswith("roiwatch/garden/")}, seen
+    # the camera does not read its own results either (only config and armed)
+    assert accepted(porch.publish("roiwatch/porch/detected", "OFF"))
+    _sentinel(porch, ha, "roiwatch/porch/armed")
+    assert "roiwatch/porch/detected" not in porch.topics()
+
+
+def test_analyzer_reads_frames_and_config_and_writes_results(connect) -> None:
+    ha = connect("homeassistant")
+    assert accepted(ha.subscribe("roiwatch/#"))
+    assert accepted(ha.publish("roiwatch/garden/config", "garden-config", retain=True))
+    assert accepted(ha.publish("roiwatch/garden/armed", "ON", retain=True))
+    analyzer = connect("analyzer")
+    for leaf in ("frame", "config", "armed"):
+        assert accepted(analyzer.subscribe(f"roiwatch/+/{leaf}"))
+    assert analyzer.wait_for("roiwatch/garden/config") == b"garden-config"
+    assert analyzer.wait_for("roiwatch/garden/armed") == b"ON"
+    garden = connect("garden")
+    assert accepted(garden.publish("roiwatch/garden/frame", b"\xff\xd8jpeg"))
+    assert analyzer.wait_for("roiwatch/garden/frame") == b"\xff\xd8jpeg"
+
+    for cam in ("garden", "porch"):
+        for leaf in RESULT_WRITES:
+            assert accepted(analyzer.publish(f"roiwatch/{cam}/{leaf}", b"r")), (cam, leaf)
+            ha.wait_for(f"roiwatch/{cam}/{leaf}")
+    denied = [
+        "roiwatch/garden/config",
+        "roiwatch/garden/armed",
+        "roiwatch/garden/announce",
+        "roiwatch/garden/frame",
+    ]
+    for topic in denied:
+        assert analyzer.publish(topic, b"evil") == NOT_AUTHORIZED, topic
+    _sentinel(ha, analyzer, "roiwatch/garden/status")
+    assert b"evil" not in ha.payloads()
+
+    # it does not read results or announcements
+    assert analyzer.subscribe("roiwatch/+/status") in (0x01, NOT_AUTHORIZED)
+    assert accepted(garden.publish("roiwatch/garden/status", "s"))
+    _sentinel(analyzer, garden, "roiwatch/garden/frame")
+    assert "roiwatch/garden/status" not in analyzer.topics()
+
+
+def test_homeassistant_has_full_access(connect) -> None:
+    ha = connect("homeassistant")
+    assert accepted(ha.subscribe("roiwatch/#"))
+    porch = connect("porch")
+    for cam in ("porch", "garden"):
+        for leaf in ("config", "armed", *CAMERA_WRITES):
+            assert accepted(ha.publish(f"roiwatch/{cam}/{leaf}", b"h")), (cam, leaf)
+            ha.wait_for(f"roiwatch/{cam}/{leaf}")
+    assert accepted(porch.publish("roiwatch/porch/detected", "ON"))
+    ha.wait_for("roiwatch/porch/detected", b"ON")
+    # but nothing outside the base topic
+    assert ha.publish("elsewhere/x", b"h") == NOT_AUTHORIZED
+
+
+def test_tls_listener_accepts_a_camera(broker: Broker, connect) -> None:
+    if broker.tls_port is None:
+        pytest.skip("openssl not installed: cannot make certificates for the TLS listener")
+    ha = connect("homeassistant")
+    assert accepted(ha.subscribe("roiwatch/porch/status"))
+    porch = connect("porch", tls=True)
+    assert porch.connect_rc == 0
+    assert accepted(porch.publish("roiwatch/porch/status", '{"state":"running"}'))
+    assert ha.wait_for("roiwatch/porch/status") == b'{"state":"running"}'
+    assert porch.publish("roiwatch/garden/status", "x") == NOT_AUTHORIZED
+
+
+def test_last_wills_work_for_own_topics_only(connect) -> None:
+    ha = connect("homeassistant")
+    assert accepted(ha.subscribe("roiwatch/#"))
+    # the agent's availability and the detection process's status wills
+    agent = connect("porch", will=("roiwatch/porch/availability", "offline"))
+    detector = connect("porch", will=("roiwatch/porch/status", '{"state":"offline"}'))
+    assert agent.connect_rc == 0 and detector.connect_rc == 0
+    agent.drop()
+    detector.drop()
+    assert ha.wait_for("roiwatch/porch/availability", b"offline")
+    assert ha.wait_for("roiwatch/porch/status", b'{"state":"offline"}')
+
+    # a will on another camera's topic is never published (mosquitto 2.0 accepts the connection
+    # and drops the will when it would be sent; a broker may also refuse the connection)
+    rogue = connect("porch", will=("roiwatch/garden/availability", "offline"))
+    if rogue.connect_rc == 0:
+        rogue.drop()
+    porch = connect("porch")  # connects (and publishes) only after the broker saw the drop
+    _sentinel(ha, porch, "roiwatch/porch/detected")
+    assert "roiwatch/garden/availability" not in ha.topics()
