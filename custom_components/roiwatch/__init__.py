@@ -1,0 +1,71 @@
+"""RoiWatch: people and motion detection in regions of camera pictures, over MQTT."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.components import mqtt
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
+
+from . import issues
+from .const import BASE_TOPIC, CONF_CAMERA_ID, DOMAIN
+from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator, entity_layout
+from .protocol import Topics
+from .publisher import async_remove_store
+
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.IMAGE,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> bool:
+    """Set up a camera: subscribe to its topics, publish its config, add its entities."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_available")
+    coordinator = RoiWatchCoordinator(hass, entry)
+    coordinator.async_register_device()
+    entry.runtime_data = coordinator
+    await coordinator.async_start()
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    return True
+
+
+async def _async_update_listener(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> None:
+    """A region, the options or the camera changed: republish, and reload if entities change."""
+    if entity_layout(entry) != entry.runtime_data.layout:
+        # Setup publishes the new config.
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    await entry.runtime_data.async_publish_config()
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> bool:
+    """Unload a camera."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> None:
+    """Clear the camera's retained config and armed state so no agent keeps running it."""
+    camera_id: str = entry.data[CONF_CAMERA_ID]
+    topics = Topics(BASE_TOPIC)
+    if await mqtt.async_wait_for_mqtt_client(hass):
+        for topic in (topics.config(camera_id), topics.armed(camera_id)):
+            try:
+                await mqtt.async_publish(hass, topic, "", qos=1, retain=True)
+            except HomeAssistantError as err:
+                _LOGGER.warning("Could not clear %s of removed camera: %s", topic, err)
+    else:
+        _LOGGER.warning(
+            "MQTT is not available: the retained config of removed camera %s stays on the broker",
+            camera_id,
+        )
+    issues.async_clear_all(hass, entry.entry_id)
+    await async_remove_store(hass, entry.entry_id)

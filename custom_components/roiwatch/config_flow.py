@@ -1,0 +1,360 @@
+"""Config flow for RoiWatch: cameras, their options, and their regions (config subentries)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components import mqtt
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentry,
+    ConfigSubentryFlow,
+    OptionsFlow,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_NAME
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+from homeassistant.util import slugify
+
+from .const import (
+    BASE_TOPIC,
+    CONF_CAMERA_ID,
+    CONF_DETECT,
+    CONF_FPS,
+    CONF_KIND,
+    CONF_OFF_DELAY,
+    CONF_POINTS,
+    CONF_SENSITIVITY,
+    DOMAIN,
+    SUBENTRY_ROI,
+)
+from .protocol import (
+    CAMERA_ID_RE,
+    DEFAULT_FPS,
+    DEFAULT_OFF_DELAY,
+    DEFAULT_SENSITIVITY,
+    DETECT_KINDS,
+    DETECT_PERSON,
+    FPS_RANGE,
+    KIND_SMART,
+    KINDS,
+    LEAF_ANNOUNCE,
+    MAX_NAME_LEN,
+    MAX_ROIS,
+    OFF_DELAY_RANGE,
+    SENSITIVITY_RANGE,
+    ProtocolError,
+    Topics,
+    parse_announce,
+    points_from_text,
+    points_to_text,
+)
+
+# Each rule a region's points can break has its own translated form error.
+POINTS_ERRORS = frozenset(
+    {"points_format", "points_count", "points_range", "points_area", "points_self_intersect"}
+)
+
+KIND_SELECTOR = SelectSelector(
+    SelectSelectorConfig(options=list(KINDS), translation_key=CONF_KIND, mode=SelectSelectorMode.LIST)
+)
+
+CAMERA_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_NAME): TextSelector(),
+        vol.Optional(CONF_CAMERA_ID): TextSelector(),
+        vol.Required(CONF_KIND, default=KIND_SMART): KIND_SELECTOR,
+    }
+)
+RECONFIGURE_SCHEMA = vol.Schema(
+    {vol.Required(CONF_NAME): TextSelector(), vol.Required(CONF_KIND): KIND_SELECTOR}
+)
+DISCOVERY_SCHEMA = vol.Schema({vol.Required(CONF_NAME): TextSelector()})
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_FPS, default=DEFAULT_FPS): NumberSelector(
+            NumberSelectorConfig(
+                min=FPS_RANGE[0],
+                max=FPS_RANGE[1],
+                step=0.1,
+                mode=NumberSelectorMode.BOX,
+                unit_of_measurement="fps",
+            )
+        )
+    }
+)
+ROI_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_NAME): TextSelector(),
+        vol.Required(CONF_DETECT, default=DETECT_PERSON): SelectSelector(
+            SelectSelectorConfig(
+                options=list(DETECT_KINDS),
+                translation_key=CONF_DETECT,
+                mode=SelectSelectorMode.LIST,
+            )
+        ),
+        vol.Required(CONF_POINTS): TextSelector(),
+        vol.Required(CONF_SENSITIVITY, default=DEFAULT_SENSITIVITY): NumberSelector(
+            NumberSelectorConfig(
+                min=SENSITIVITY_RANGE[0],
+                max=SENSITIVITY_RANGE[1],
+                step=1,
+                mode=NumberSelectorMode.SLIDER,
+            )
+        ),
+        vol.Required(CONF_OFF_DELAY, default=DEFAULT_OFF_DELAY): NumberSelector(
+            NumberSelectorConfig(
+                min=OFF_DELAY_RANGE[0],
+                max=OFF_DELAY_RANGE[1],
+                step=1,
+                mode=NumberSelectorMode.BOX,
+                unit_of_measurement="s",
+            )
+        ),
+    }
+)
+
+
+def suggest_camera_id(name: str) -> str:
+    """A camera id derived from a display name, e.g. ``Front Porch`` -> ``front_porch``."""
+    if not any(c.isalnum() for c in name):
+        return ""  # slugify would say "unknown"; let the user type an id instead
+    return slugify(name)[:64].strip("_-")
+
+
+def _suggest_name(camera_id: str) -> str:
+    return camera_id.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
+    """One config entry per camera, added by hand or from an agent's announce message."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Initialise the flow."""
+        self._announce: dict[str, Any] = {}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> RoiWatchOptionsFlow:
+        """Options: the detection frame rate."""
+        return RoiWatchOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Regions of interest are subentries of their camera."""
+        return {SUBENTRY_ROI: RoiSubentryFlow}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Add a camera by hand."""
+        if not await mqtt.async_wait_for_mqtt_client(self.hass):
+            return self.async_abort(reason="mqtt_not_configured")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            camera_id = (user_input.get(CONF_CAMERA_ID) or "").strip() or suggest_camera_id(name)
+            if not name:
+                errors[CONF_NAME] = "name_required"
+            elif not CAMERA_ID_RE.match(camera_id):
+                errors[CONF_CAMERA_ID] = "invalid_camera_id"
+            else:
+                await self.async_set_unique_id(camera_id)
+                self._abort_if_unique_id_configured()
+                return self._create_camera(name, camera_id, user_input[CONF_KIND])
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(CAMERA_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
+        """Offer a camera whose agent announced itself on ``<base>/<camera>/announce``."""
+        parsed = Topics(BASE_TOPIC).parse(discovery_info.topic)
+        if parsed is None or parsed[1] != LEAF_ANNOUNCE:
+            return self.async_abort(reason="invalid_discovery_info")
+        try:
+            announce = parse_announce(discovery_info.payload, expected_camera_id=parsed[0])
+        except ProtocolError:
+            return self.async_abort(reason="invalid_discovery_info")
+        await self.async_set_unique_id(announce["camera_id"])
+        self._abort_if_unique_id_configured()
+        self._announce = announce
+        self.context["title_placeholders"] = {"name": announce["camera_id"]}
+        return await self.async_step_discovery_confirm()
+
+    async def async_step_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user name the discovered camera and confirm it."""
+        camera_id: str = self._announce["camera_id"]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            if name:
+                return self._create_camera(name, camera_id, self._announce["kind"])
+            errors[CONF_NAME] = "name_required"
+        return self.async_show_form(
+            step_id="discovery_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                DISCOVERY_SCHEMA, user_input or {CONF_NAME: _suggest_name(camera_id)}
+            ),
+            description_placeholders={
+                "camera_id": camera_id,
+                "kind": self._announce["kind"],
+                "version": self._announce["version"] or "?",
+            },
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Rename the camera or change its kind; its id is fixed."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            if name:
+                # The entry's update listener republishes or reloads: no reload here.
+                self.hass.config_entries.async_update_entry(
+                    entry, title=name, data={**entry.data, CONF_KIND: user_input[CONF_KIND]}
+                )
+                return self.async_abort(reason="reconfigure_successful")
+            errors[CONF_NAME] = "name_required"
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                RECONFIGURE_SCHEMA,
+                user_input or {CONF_NAME: entry.title, CONF_KIND: entry.data[CONF_KIND]},
+            ),
+            description_placeholders={"camera_id": entry.data[CONF_CAMERA_ID]},
+            errors=errors,
+        )
+
+    @callback
+    def _create_camera(self, name: str, camera_id: str, kind: str) -> ConfigFlowResult:
+        return self.async_create_entry(
+            title=name,
+            data={CONF_CAMERA_ID: camera_id, CONF_KIND: kind},
+            options={CONF_FPS: DEFAULT_FPS},
+        )
+
+
+class RoiWatchOptionsFlow(OptionsFlow):
+    """The detection frame rate of a camera."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show and save the options."""
+        if user_input is not None:
+            return self.async_create_entry(data={CONF_FPS: float(user_input[CONF_FPS])})
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, self.config_entry.options),
+        )
+
+
+def _whole(value: float) -> int | float:
+    """Selectors return floats; keep whole numbers as integers on the wire."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+class RoiSubentryFlow(ConfigSubentryFlow):
+    """Add or edit one region of interest of a camera."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a region."""
+        entry = self._get_entry()
+        if sum(s.subentry_type == SUBENTRY_ROI for s in entry.subentries.values()) >= MAX_ROIS:
+            return self.async_abort(reason="max_regions", description_placeholders={"max": str(MAX_ROIS)})
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            title, data = self._validate(entry, user_input, None, errors)
+            if not errors:
+                return self.async_create_entry(title=title, data=data)
+        return self._show(
+            "user",
+            user_input or {CONF_SENSITIVITY: DEFAULT_SENSITIVITY, CONF_OFF_DELAY: DEFAULT_OFF_DELAY},
+            errors,
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Edit a region; its id (the subentry id) stays the same."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            title, data = self._validate(entry, user_input, subentry, errors)
+            if not errors:
+                return self.async_update_and_abort(entry, subentry, title=title, data=data)
+        return self._show(
+            "reconfigure",
+            user_input
+            or {
+                CONF_NAME: subentry.title,
+                CONF_DETECT: subentry.data[CONF_DETECT],
+                CONF_POINTS: points_to_text(subentry.data[CONF_POINTS]),
+                CONF_SENSITIVITY: subentry.data[CONF_SENSITIVITY],
+                CONF_OFF_DELAY: subentry.data[CONF_OFF_DELAY],
+            },
+            errors,
+        )
+
+    @callback
+    def _show(self, step_id: str, values: Mapping[str, Any], errors: dict[str, str]) -> SubentryFlowResult:
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(ROI_SCHEMA, values),
+            description_placeholders={"example": "10,40 90,40 90,100 10,100"},
+            errors=errors,
+        )
+
+    @staticmethod
+    def _validate(
+        entry: ConfigEntry,
+        user_input: dict[str, Any],
+        editing: ConfigSubentry | None,
+        errors: dict[str, str],
+    ) -> tuple[str, dict[str, Any]]:
+        """Check the form; fills ``errors`` (one translated error per broken rule)."""
+        name = user_input[CONF_NAME].strip()
+        if not name:
+            errors[CONF_NAME] = "name_required"
+        elif len(name) > MAX_NAME_LEN:
+            errors[CONF_NAME] = "name_too_long"
+        elif any(
+            s.subentry_type == SUBENTRY_ROI
+            and s.title.strip().casefold() == name.casefold()
+            and (editing is None or s.subentry_id != editing.subentry_id)
+            for s in entry.subentries.values()
+        ):
+            # Checked here: a duplicate subentry unique_id raises in 2025.4 instead of aborting.
+            errors[CONF_NAME] = "name_duplicate"
+        points: list[list[float]] = []
+        try:
+            points = points_from_text(user_input[CONF_POINTS])
+        except ProtocolError as err:
+            errors[CONF_POINTS] = err.code if err.code in POINTS_ERRORS else "points_format"
+        data = {
+            CONF_DETECT: user_input[CONF_DETECT],
+            CONF_POINTS: points,
+            CONF_SENSITIVITY: round(user_input[CONF_SENSITIVITY]),
+            CONF_OFF_DELAY: _whole(user_input[CONF_OFF_DELAY]),
+        }
+        return name, data

@@ -1,0 +1,32 @@
+"""Constants of the RoiWatch integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from .protocol import DEFAULT_BASE_TOPIC, KIND_DUMB, KIND_SMART
+
+DOMAIN: Final = "roiwatch"
+
+# The base topic is fixed: agents are started with the same default, and a per-camera base would
+# make discovery (a single manifest `mqtt` filter) unable to find them anyway.
+BASE_TOPIC: Final = DEFAULT_BASE_TOPIC
+
+CONF_CAMERA_ID: Final = "camera_id"
+CONF_KIND: Final = "kind"
+CONF_FPS: Final = "fps"
+
+SUBENTRY_ROI: Final = "roi"
+CONF_DETECT: Final = "detect"
+CONF_POINTS: Final = "points"
+CONF_SENSITIVITY: Final = "sensitivity"
+CONF_OFF_DELAY: Final = "off_delay"
+
+MANUFACTURER: Final = "RoiWatch"
+MODELS: Final = {KIND_SMART: "Smart camera", KIND_DUMB: "Dumb camera"}
+
+# How long an agent may take to run a newly published revision before a repair issue is raised.
+APPLY_TIMEOUT: Final = timedelta(minutes=1)
+
+STORAGE_VERSION: Final = 1

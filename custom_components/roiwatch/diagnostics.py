@@ -1,0 +1,38 @@
+"""Diagnostics download of a camera, credentials redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .coordinator import RoiWatchConfigEntry
+
+TO_REDACT = {"password", "username", "token", "access_token", "api_key", "secret", "credentials"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: RoiWatchConfigEntry
+) -> dict[str, Any]:
+    """The entry with its regions, the camera's last messages and the published config."""
+    coordinator = entry.runtime_data
+    state = asdict(coordinator.state)
+    snapshot = state.pop("snapshot")
+    state["snapshot_bytes"] = None if snapshot is None else len(snapshot)
+    state["snapshot_at"] = None if state["snapshot_at"] is None else state["snapshot_at"].isoformat()
+    return async_redact_data(
+        {
+            "entry": entry.as_dict(),
+            "camera": {
+                **state,
+                "mqtt_connected": coordinator.mqtt_connected,
+                "detection_state": coordinator.detection_state,
+                "detector_available": coordinator.detector_available,
+                "applied": coordinator.applied,
+            },
+            "published_config": coordinator.publisher.config,
+        },
+        TO_REDACT,
+    )

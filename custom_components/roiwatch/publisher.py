@@ -1,0 +1,157 @@
+"""Builds a camera's whole config from its entry and publishes it with a persistent revision."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, TypedDict
+
+from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.storage import Store
+
+from .const import (
+    CONF_CAMERA_ID,
+    CONF_DETECT,
+    CONF_FPS,
+    CONF_KIND,
+    CONF_OFF_DELAY,
+    CONF_POINTS,
+    CONF_SENSITIVITY,
+    DOMAIN,
+    STORAGE_VERSION,
+    SUBENTRY_ROI,
+)
+from .protocol import (
+    DEFAULT_FPS,
+    ROI_ID_RE,
+    ProtocolError,
+    Topics,
+    build_config,
+    config_content,
+    encode_config,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class StoredRevision(TypedDict):
+    """What survives a restart: the last revision and the content it was given to."""
+
+    revision: int
+    content: dict[str, Any]
+
+
+def roi_subentries(entry: ConfigEntry) -> list[ConfigSubentry]:
+    """The camera's regions, in the order they were added."""
+    return [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_ROI]
+
+
+def _store(hass: HomeAssistant, entry_id: str) -> Store[StoredRevision]:
+    # Not entry.data: writing the entry would fire its update listener, which publishes.
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
+
+
+async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget a removed camera's revision."""
+    await _store(hass, entry_id).async_remove()
+
+
+def _normalised(content: dict[str, Any]) -> Any:
+    """JSON round trip, so content built now compares equal to content loaded from disk."""
+    return json.loads(json.dumps(content, sort_keys=True))
+
+
+class ConfigPublisher:
+    """Publishes ``<base>/<camera>/config`` (retained, QoS 1); the revision rises on change only."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, topics: Topics) -> None:
+        """Initialise; call :meth:`async_load` before publishing."""
+        self._hass = hass
+        self._entry = entry
+        self._topic = topics.config(entry.data[CONF_CAMERA_ID])
+        self._store = _store(hass, entry.entry_id)
+        self._stored: StoredRevision | None = None
+        self._lock = asyncio.Lock()
+        self.config: dict[str, Any] | None = None
+        """The config last built for the camera (whether or not the broker has it yet)."""
+
+    @property
+    def revision(self) -> int | None:
+        """The revision of the latest config, None before the first one."""
+        return None if self.config is None else int(self.config["revision"])
+
+    async def async_load(self) -> None:
+        """Read the stored revision."""
+        self._stored = await self._store.async_load()
+
+    def _rois(self) -> list[dict[str, Any]]:
+        rois = []
+        for subentry in roi_subentries(self._entry):
+            if not ROI_ID_RE.match(subentry.subentry_id):
+                _LOGGER.error(
+                    "Region %s of camera %s has an id the protocol refuses (%s); not published",
+                    subentry.title,
+                    self._entry.title,
+                    subentry.subentry_id,
+                )
+                continue
+            rois.append(
+                {
+                    "id": subentry.subentry_id,
+                    "name": subentry.title,
+                    "detect": subentry.data[CONF_DETECT],
+                    "points": subentry.data[CONF_POINTS],
+                    "sensitivity": subentry.data[CONF_SENSITIVITY],
+                    "off_delay": subentry.data[CONF_OFF_DELAY],
+                }
+            )
+        return rois
+
+    async def _async_next_config(self) -> dict[str, Any]:
+        """Build the config, giving it a new revision only if its content changed."""
+        data = self._entry.data
+        draft = build_config(
+            data[CONF_CAMERA_ID],
+            data[CONF_KIND],
+            0,
+            self._rois(),
+            fps=self._entry.options.get(CONF_FPS, DEFAULT_FPS),
+        )
+        content = _normalised(config_content(draft))
+        stored = self._stored
+        if stored is not None and stored["content"] == content:
+            revision = stored["revision"]
+        else:
+            revision = (stored["revision"] if stored else 0) + 1
+            self._stored = {"revision": revision, "content": content}
+            # Saved before publishing, so a revision number is never reused for other content.
+            await self._store.async_save(self._stored)
+        return {**draft, "revision": revision}
+
+    async def async_publish(self) -> bool:
+        """Build and publish the config; False (and logged) if it could not be published."""
+        async with self._lock:
+            try:
+                config = await self._async_next_config()
+                payload = encode_config(config)
+            except ProtocolError as err:
+                _LOGGER.error("Camera %s: config not published: %s", self._entry.title, err)
+                return False
+            self.config = config
+            try:
+                await mqtt.async_publish(self._hass, self._topic, payload, qos=1, retain=True)
+            except HomeAssistantError as err:
+                # Published again when MQTT reconnects.
+                _LOGGER.warning(
+                    "Camera %s: could not publish config revision %s: %s",
+                    self._entry.title,
+                    config["revision"],
+                    err,
+                )
+                return False
+            _LOGGER.debug("Camera %s: published config revision %s", self._entry.title, config["revision"])
+            return True
