@@ -68,6 +68,18 @@ LEAF_ROI = "roi"
 LEAF_DETECTED = "detected"
 LEAF_SNAPSHOT = "snapshot"
 LEAF_FRAME = "frame"
+_PLAIN_LEAVES = frozenset(
+    {
+        LEAF_CONFIG,
+        LEAF_ARMED,
+        LEAF_ANNOUNCE,
+        LEAF_AVAILABILITY,
+        LEAF_STATUS,
+        LEAF_DETECTED,
+        LEAF_SNAPSHOT,
+        LEAF_FRAME,
+    }
+)
 
 
 class ProtocolError(ValueError):
@@ -96,7 +108,7 @@ class Topics:
         self.base = base
 
     def _t(self, camera_id: str, leaf: str) -> str:
-        return f"{self.base}/{camera_id}/{leaf}"
+        return f"{self.base}/{validate_camera_id(camera_id)}/{leaf}"
 
     def config(self, camera_id: str) -> str:
         return self._t(camera_id, LEAF_CONFIG)
@@ -114,7 +126,7 @@ class Topics:
         return self._t(camera_id, LEAF_STATUS)
 
     def roi(self, camera_id: str, roi_id: str) -> str:
-        return f"{self.base}/{camera_id}/{LEAF_ROI}/{roi_id}"
+        return f"{self.base}/{validate_camera_id(camera_id)}/{LEAF_ROI}/{validate_roi_id(roi_id)}"
 
     def detected(self, camera_id: str) -> str:
         return self._t(camera_id, LEAF_DETECTED)
@@ -135,7 +147,7 @@ class Topics:
         if not topic.startswith(prefix):
             return None
         parts = topic[len(prefix) :].split("/")
-        if len(parts) == 2 and CAMERA_ID_RE.match(parts[0]):
+        if len(parts) == 2 and parts[1] in _PLAIN_LEAVES and CAMERA_ID_RE.match(parts[0]):
             return parts[0], parts[1], None
         if (
             len(parts) == 3
@@ -168,6 +180,8 @@ def validate_roi_id(value: Any) -> str:
 
 def shard_of(camera_id: str, shards: int) -> int:
     """Deterministic shard (0..shards-1) of a camera; the same on every machine and run."""
+    if shards < 1:
+        raise ValueError("the number of shards must be at least 1")
     return zlib.crc32(camera_id.encode()) % shards
 
 
@@ -348,7 +362,8 @@ def validate_config(config: Any, expected_camera_id: str | None = None) -> dict[
     """Validate a decoded camera config; returns it normalised (defaults filled in)."""
     if not isinstance(config, dict):
         raise ProtocolError("config_format", "config must be a JSON object")
-    if config.get("schema") != SCHEMA_VERSION:
+    schema = config.get("schema")
+    if type(schema) is not int or schema != SCHEMA_VERSION:  # JSON true is not schema 1
         raise ProtocolError(
             "config_schema",
             f"unknown config schema {config.get('schema')!r} (this version reads {SCHEMA_VERSION})",
@@ -385,7 +400,7 @@ def parse_config(payload: bytes | str, expected_camera_id: str | None = None) ->
         )
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise ProtocolError("config_json", f"config is not valid JSON: {err}") from None
     return validate_config(data, expected_camera_id)
 
@@ -458,13 +473,22 @@ def on_off(value: bool) -> str:
 
 
 def _json_object(payload: bytes | str, what: str) -> dict[str, Any]:
+    text = _text(payload)
     try:
-        data = json.loads(_text(payload))
-    except ValueError as err:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as err:
         raise ProtocolError(f"{what}_json", f"{what} is not valid JSON: {err}") from None
     if not isinstance(data, dict):
         raise ProtocolError(f"{what}_format", f"{what} must be a JSON object")
     return data
+
+
+def _checked(schema: vol.Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = schema(data)
+    except vol.MultipleInvalid as err:
+        raise ProtocolError(f"{what}_invalid", f"invalid {what}: {_humanize(err)}") from err
+    return result
 
 
 ANNOUNCE_SCHEMA = vol.Schema(
@@ -478,7 +502,7 @@ ANNOUNCE_SCHEMA = vol.Schema(
 
 
 def build_announce(camera_id: str, kind: str, version: str) -> bytes:
-    data = ANNOUNCE_SCHEMA({"camera_id": camera_id, "kind": kind, "version": version})
+    data = _checked(ANNOUNCE_SCHEMA, {"camera_id": camera_id, "kind": kind, "version": version}, "announce")
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -517,7 +541,8 @@ def build_status(
 ) -> bytes:
     if error is not None:
         error = error[:1024]
-    data = STATUS_SCHEMA(
+    data = _checked(
+        STATUS_SCHEMA,
         {
             "state": state,
             "revision": revision,
@@ -525,7 +550,8 @@ def build_status(
             "restarts": restarts,
             "error": error,
             "version": version,
-        }
+        },
+        "status",
     )
     return json.dumps(data, separators=(",", ":")).encode()
 

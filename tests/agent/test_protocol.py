@@ -375,11 +375,6 @@ def test_config_for_another_camera_is_refused() -> None:
     assert p.parse_config(wire)["camera_id"] == "garden"  # no expectation, no check
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="protocol.py bug: validate_config compares schema with != 1 and voluptuous with ==, "
-    "so JSON true (== 1 in Python) passes as schema 1",
-)
 def test_boolean_schema_is_refused() -> None:
     refused("config_schema", p.parse_config, payload(config(schema=True)))
 
@@ -393,27 +388,6 @@ def test_huge_config_payload_is_refused_before_parsing() -> None:
     assert elapsed < 0.5, f"took {elapsed:.2f} s: the size must be checked before JSON parsing"
 
 
-def _json_recursion_error(text: str) -> bool:
-    """Whether this interpreter's json module gives up on text with RecursionError."""
-    try:
-        json.loads(text)
-    except RecursionError:
-        return True
-    except ValueError:
-        pass
-    return False
-
-
-def _known_recursion_bug(text: str) -> pytest.MarkDecorator:
-    # Python 3.11 stops at ~1000 levels, 3.13 at ~10000: the same payload may or may not crash.
-    return pytest.mark.xfail(
-        _json_recursion_error(text),
-        raises=RecursionError,
-        strict=True,
-        reason="protocol.py bug: json.loads raises RecursionError (not a ValueError) on deeply "
-        "nested JSON, so a payload of '[[[...]]]' within the size limit crashes the receiver "
-        "instead of giving a ProtocolError",
-    )
 
 
 DEEP_CONFIG = "[" * 32000 + "]" * 32000  # 64000 bytes: within the config size limit
@@ -424,15 +398,14 @@ DEEP_SMALL = "[" * 2000 + "]" * 2000  # 4000 bytes: within the status/announce s
     ("parse", "wire"),
     [
         pytest.param(
-            p.parse_config, DEEP_CONFIG, marks=_known_recursion_bug(DEEP_CONFIG), id="parse_config"
+            p.parse_config, DEEP_CONFIG, id="parse_config"
         ),
         pytest.param(
-            p.parse_status, DEEP_SMALL, marks=_known_recursion_bug(DEEP_SMALL), id="parse_status"
+            p.parse_status, DEEP_SMALL, id="parse_status"
         ),
         pytest.param(
             p.parse_announce,
             DEEP_SMALL,
-            marks=_known_recursion_bug(DEEP_SMALL),
             id="parse_announce",
         ),
     ],
@@ -640,11 +613,6 @@ def test_topics_with_another_base_are_not_ours() -> None:
     assert p.Topics("home/cams").parse("home/cams/porch/config") == ("porch", "config", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="protocol.py gap: Topics.parse accepts any two-part leaf (e.g. roiwatch/porch/bogus, "
-    "or roiwatch/porch/roi without an id) although the docstring says None if not ours",
-)
 @pytest.mark.parametrize("topic", ["roiwatch/porch/bogus", "roiwatch/porch/roi"])
 def test_unknown_leaf_is_not_ours(topic: str) -> None:
     assert p.Topics().parse(topic) is None
@@ -767,12 +735,6 @@ def test_small_json_payloads_refuse_oversize_and_bad_encoding(parse: Any, wire: 
         parse(wire)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="protocol.py bug: _json_object calls _text() inside try/except ValueError and "
-    "ProtocolError is a ValueError, so payload_too_large / payload_encoding are re-coded as "
-    "<what>_json ('status is not valid JSON: payload of N bytes is too large')",
-)
 @pytest.mark.parametrize("parse", [p.parse_status, p.parse_announce])
 @pytest.mark.parametrize(
     ("wire", "code"),

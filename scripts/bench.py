@@ -1,0 +1,314 @@
+"""RoiWatch benchmark: figures on this machine, as ratios against baselines run in the same process.
+
+Run through ``scripts/bench`` (which runs the setup first). Sections:
+  pipeline  - decode floor, motion gate, whole pipeline (people video, still scene) vs the person
+              model on every full frame and HOG on every full frame; missed ROI entries; latency
+  restart   - config change -> detection running the new revision (real agent, real mosquitto)
+  dumb      - the dumb agent's resident memory and CPU per frame vs a bare JPEG encode
+  analyzer  - dumb cameras at 5 fps that one analyzer core keeps up with
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from roiwatch_agent import protocol  # noqa: E402
+from roiwatch_agent.person_model import HogPersonDetector, load_person_detector  # noqa: E402
+from roiwatch_agent.pipeline import Pipeline  # noqa: E402
+from tests.mqtt_broker import Mosquitto  # noqa: E402
+
+VIDEO = Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
+WALKWAY = [[0.0, 0.35], [1.0, 0.35], [1.0, 1.0], [0.0, 1.0]]
+FPS = 5.0
+
+
+def line(label: str, value: str) -> None:
+    print(f"  {label:<58} {value}")
+
+
+def timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def read_frames(path: Path, step: int = 1) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % step == 0:
+            frames.append(frame)
+        i += 1
+    cap.release()
+    return frames
+
+
+def config(rois: list[dict], camera: str = "bench", revision: int = 1) -> dict:
+    return protocol.build_config(camera, "smart", revision, rois, fps=FPS)
+
+
+def walk_roi(off_delay: float = 2.0) -> dict:
+    return {"id": "walk", "name": "Walkway", "detect": "person", "points": WALKWAY, "off_delay": off_delay}
+
+
+def episodes(pipeline: Pipeline, frames: list[np.ndarray], dt: float) -> tuple[list[tuple[float, float]], float]:
+    """Run frames through a pipeline; (ON episodes as (start, end) video times, seconds per frame)."""
+    eps: list[tuple[float, float]] = []
+    start = None
+    t0 = time.perf_counter()
+    for i, frame in enumerate(frames):
+        now = i * dt
+        for _rid, on in pipeline.process(frame, now).changes:
+            if on:
+                start = now
+            elif start is not None:
+                eps.append((start, now))
+                start = None
+    if start is not None:
+        eps.append((start, len(frames) * dt))
+    return eps, (time.perf_counter() - t0) / len(frames)
+
+
+def bench_pipeline() -> dict[str, float]:
+    print("\n[pipeline] vtest.avi 768x576, analysed at 5 fps (every 2nd frame), one core")
+    cv2.setNumThreads(1)
+    cap = cv2.VideoCapture(str(VIDEO))
+    native = cap.get(cv2.CAP_PROP_FPS) or 10.0
+    n = 0
+    t = time.perf_counter()
+    while cap.read()[0]:
+        n += 1
+    decode = (time.perf_counter() - t) / n
+    cap.release()
+    step = max(1, round(native / FPS))
+    frames = read_frames(VIDEO, step)
+    dt = step / native
+    line("decode per frame (the floor)", f"{decode * 1e3:7.2f} ms")
+
+    from roiwatch_agent.motion import MotionGate
+
+    gate = MotionGate()
+    t = time.perf_counter()
+    for f in frames:
+        gate.update(f)
+    motion = (time.perf_counter() - t) / len(frames)
+    line("motion gate per frame", f"{motion * 1e3:7.2f} ms  ({motion / decode:.2f}x decode)")
+
+    person = load_person_detector()
+    hog = HogPersonDetector()
+    base_eps, base_cost = episodes(Pipeline(config([walk_roi()]), person, gated=False), frames, dt)
+    pipe = Pipeline(config([walk_roi()]), person)
+    eps, cost = episodes(pipe, frames, dt)
+    hog_sample = frames[:: max(1, len(frames) // 40)]
+    hog_cost = sum(timed(hog.detect, f, 0.3) for f in hog_sample) / len(hog_sample)
+    line(f"baseline: {person.backend} model on every full frame", f"{base_cost * 1e3:7.2f} ms")
+    line("baseline: HOG on every full frame", f"{hog_cost * 1e3:7.2f} ms")
+    line(
+        "pipeline, people video",
+        f"{cost * 1e3:7.2f} ms  ({base_cost / cost:.1f}x cheaper than model, {hog_cost / cost:.1f}x than HOG;"
+        f" model ran on {pipe.inferences}/{len(frames)} frames)",
+    )
+
+    # Person-to-ON latency and missed entries on real walkers arriving in an empty street.
+    empty = np.median(np.stack(frames[::5]), axis=0).astype(np.uint8)
+    rng = np.random.default_rng(1)
+    still = [
+        np.clip(empty.astype(np.int16) + rng.normal(0, 2, empty.shape).astype(np.int16), 0, 255).astype(np.uint8)
+        for _ in range(60)
+    ]
+    still_pipe = Pipeline(config([walk_roi()]), person)
+    _, still_cost = episodes(still_pipe, still, dt)
+    line(
+        "pipeline, still scene (sensor noise, nobody)",
+        f"{still_cost * 1e3:7.2f} ms; with decode {(still_cost + decode) / decode:.2f}x the decode floor"
+        f" (model ran {still_pipe.inferences}x)",
+    )
+    missed = 0
+    latencies = []
+    for k in range(5):  # five entries: empty street, then a stretch of real video
+        seg = frames[k * 30 : k * 30 + 25]
+        clip = still[:10] + seg + still[:20]
+        b_eps, _ = episodes(Pipeline(config([walk_roi(0.5)]), person, gated=False), clip, dt)
+        p_eps, _ = episodes(Pipeline(config([walk_roi(0.5)]), person), clip, dt)
+        if b_eps:
+            if not p_eps:
+                missed += 1
+            else:
+                latencies.append(p_eps[0][0] - b_eps[0][0] + cost)
+    line("ROI entries missed vs the model-on-every-frame baseline", f"{missed} of 5 entries (baseline saw {5})")
+    line("ON episodes over the whole video (pipeline / baseline)", f"{len(eps)} / {len(base_eps)}")
+    if latencies:
+        line(
+            "person-to-ON latency beyond the baseline (video time + compute)",
+            f"{statistics.median(latencies) * 1e3:7.0f} ms median, {max(latencies) * 1e3:.0f} ms max",
+        )
+    return {"decode": decode, "cost": cost, "base": base_cost, "still": still_cost}
+
+
+class Watcher:
+    def __init__(self, port: int) -> None:
+        self.cond = threading.Condition()
+        self.status: dict = {}
+        self.frames = 0
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("roiwatch/#")
+        self.client.loop_start()
+
+    def _on(self, _c, _u, msg) -> None:  # type: ignore[no-untyped-def]
+        with self.cond:
+            if msg.topic.endswith("/status"):
+                self.status = protocol.parse_status(msg.payload)
+            elif msg.topic.endswith("/frame"):
+                self.frames += 1
+            self.cond.notify_all()
+
+    def wait_running(self, revision: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not (self.status.get("state") == "running" and self.status.get("revision") == revision):
+                if not self.cond.wait(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError(f"revision {revision} not running: {self.status}")
+
+
+def bench_restart(rounds: int) -> None:
+    print(f"\n[restart] config change -> detection running the new revision ({rounds} rounds, real agent)")
+    broker = Mosquitto()
+    broker.start()
+    state = tempfile.mkdtemp()
+    watcher = Watcher(broker.port)
+    pub = watcher.client
+    pub.publish("roiwatch/bench/config", protocol.encode_config(config([walk_roi()])), qos=1, retain=True)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", "bench", "--source", str(VIDEO),
+         "--loop", "--broker", broker.url, "--state-dir", state, "--log-level", "WARNING"],
+        cwd=REPO,
+    )
+    try:
+        watcher.wait_running(1, 60)
+        times = []
+        for rev in range(2, rounds + 2):
+            roi = walk_roi(off_delay=float(rev))
+            payload = protocol.encode_config(config([roi], revision=rev))
+            t = time.perf_counter()
+            pub.publish("roiwatch/bench/config", payload, qos=1, retain=True)
+            watcher.wait_running(rev)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        line("restart time", f"{statistics.median(times) * 1e3:7.0f} ms median, {p95 * 1e3:.0f} ms p95")
+    finally:
+        agent.terminate()
+        agent.wait(15)
+        broker.close()
+
+
+def bench_dumb(seconds: float) -> None:
+    print(f"\n[dumb] dumb agent at 5 fps, 640 px wide, for {seconds:.0f} s")
+    frame = read_frames(VIDEO, 50)[0]
+    small = cv2.resize(frame, (640, 480), interpolation=cv2.INTER_AREA)
+    enc = sum(timed(cv2.imencode, ".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80]) for _ in range(50)) / 50
+    cap = cv2.VideoCapture(str(VIDEO))
+    dec = sum(timed(cap.read) for _ in range(50)) / 50
+    cap.release()
+    broker = Mosquitto()
+    broker.start()
+    watcher = Watcher(broker.port)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "roiwatch_agent.cli", "dumb", "--camera", "benchdumb", "--source", str(VIDEO),
+         "--loop", "--fps", "5", "--broker", broker.url, "--log-level", "WARNING"],
+        cwd=REPO,
+    )
+    try:
+        time.sleep(3)  # start-up
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{agent.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks
+
+        c0, f0 = cpu(), watcher.frames
+        time.sleep(seconds)
+        c1, f1 = cpu(), watcher.frames
+        rss = next(
+            int(x.split()[1]) for x in Path(f"/proc/{agent.pid}/status").read_text().splitlines()
+            if x.startswith("VmRSS")
+        )
+        per = (c1 - c0) / max(1, f1 - f0)
+        line("resident memory", f"{rss / 1024:7.1f} MB")
+        line("frames published", f"{f1 - f0} ({(f1 - f0) / seconds:.1f}/s)")
+        line(
+            "CPU per published frame (capture+decode+resize+encode+MQTT)",
+            f"{per * 1e3:7.2f} ms  ({per / enc:.1f}x a bare 640px JPEG encode of {enc * 1e3:.2f} ms;"
+            f" source decode {dec * 1e3:.2f} ms x2 frames)",
+        )
+    finally:
+        agent.terminate()
+        agent.wait(15)
+        broker.close()
+
+
+def bench_analyzer(pipeline_cost: float) -> None:
+    print("\n[analyzer] one core, people video, 640x480 JPEG pictures")
+    frames = read_frames(VIDEO, 2)[:120]
+    jpegs = [
+        cv2.imencode(".jpg", cv2.resize(f, (640, 480)), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes() for f in frames
+    ]
+    t = time.perf_counter()
+    for j in jpegs:
+        protocol.check_picture(j)
+        cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR)
+    dec = (time.perf_counter() - t) / len(jpegs)
+    per_frame = dec + pipeline_cost
+    line("JPEG check + decode per picture", f"{dec * 1e3:7.2f} ms")
+    line("cameras at 5 fps one analyzer core keeps up with", f"{1.0 / (5 * per_frame):7.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["pipeline", "restart", "dumb", "analyzer"], action="append")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    only = set(args.only or ["pipeline", "restart", "dumb", "analyzer"])
+    if not VIDEO.exists():
+        print(f"{VIDEO} missing: run scripts/setup", file=sys.stderr)
+        return 1
+    print(f"RoiWatch bench on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()},"
+          f" OpenCV {cv2.__version__}")
+    figures = {}
+    if only & {"pipeline", "analyzer"}:
+        figures = bench_pipeline()
+    if "restart" in only:
+        bench_restart(args.rounds)
+    if "dumb" in only:
+        bench_dumb(args.seconds)
+    if "analyzer" in only:
+        bench_analyzer(figures["cost"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
