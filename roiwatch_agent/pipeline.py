@@ -102,12 +102,12 @@ class Pipeline:
                 self.inferences += 1
             for roi in to_check:
                 st = self.state[roi.id]
-                st.last_check = now
                 mine = [
                     b for b in boxes if b[4] >= person_min_score(roi.sensitivity) and roi.contains_feet(b)
                 ]
                 if mine:
-                    st.last_seen = now
+                    # A miss is re-checked on the next frame; only a hit earns the slower confirm rate.
+                    st.last_seen = st.last_check = now
                     st.boxes = mine
 
         changes: list[tuple[str, bool]] = []
