@@ -192,7 +192,11 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
         if parsed is None or parsed[1] != LEAF_ANNOUNCE:
             return self.async_abort(reason="invalid_discovery_info")
         try:
-            announce = parse_announce(discovery_info.payload, expected_camera_id=parsed[0])
+            payload = discovery_info.payload
+            announce = parse_announce(
+                bytes(payload) if isinstance(payload, bytearray) else payload,
+                expected_camera_id=parsed[0],
+            )
         except ProtocolError:
             return self.async_abort(reason="invalid_discovery_info")
         await self.async_set_unique_id(announce["camera_id"])

@@ -59,8 +59,14 @@ def entity_layout(entry: ConfigEntry) -> tuple[Any, ...]:
     )
 
 
-def _parse_availability(payload: bytes | str) -> str | None:
-    text = payload.decode(errors="replace") if isinstance(payload, bytes) else payload
+def _raw(msg: mqtt.ReceiveMessage) -> bytes:
+    """The payload as bytes (subscriptions use no encoding; the protocol module decodes)."""
+    payload = msg.payload
+    return payload.encode() if isinstance(payload, str) else bytes(payload)
+
+
+def _parse_availability(payload: bytes) -> str:
+    text = payload.decode(errors="replace")
     text = text.strip()
     if text in (ONLINE, OFFLINE):
         return text
@@ -158,10 +164,7 @@ class RoiWatchCoordinator:
     @property
     def mqtt_connected(self) -> bool:
         """Whether HA is connected to the broker."""
-        try:
-            return mqtt.is_connected(self.hass)
-        except KeyError:  # MQTT unloaded
-            return False
+        return mqtt.is_connected(self.hass)
 
     @property
     def detection_state(self) -> str | None:
@@ -288,7 +291,7 @@ class RoiWatchCoordinator:
     @callback
     def _on_availability(self, msg: mqtt.ReceiveMessage) -> None:
         try:
-            self.state.availability = _parse_availability(msg.payload) if msg.payload else None
+            self.state.availability = _parse_availability(_raw(msg)) if msg.payload else None
         except ProtocolError as err:
             self._malformed(msg, err)
             return
@@ -297,7 +300,7 @@ class RoiWatchCoordinator:
     @callback
     def _on_status(self, msg: mqtt.ReceiveMessage) -> None:
         try:
-            status = parse_status(msg.payload) if msg.payload else None
+            status = parse_status(_raw(msg)) if msg.payload else None
         except ProtocolError as err:
             self._malformed(msg, err)
             return
@@ -316,7 +319,7 @@ class RoiWatchCoordinator:
         if not msg.payload:
             return  # the agent withdrew its announce; nothing to show for it
         try:
-            announce = parse_announce(msg.payload, expected_camera_id=self.camera_id)
+            announce = parse_announce(_raw(msg), expected_camera_id=self.camera_id)
         except ProtocolError as err:
             self._malformed(msg, err)
             return
@@ -327,7 +330,7 @@ class RoiWatchCoordinator:
     @callback
     def _on_armed(self, msg: mqtt.ReceiveMessage) -> None:
         try:
-            self.state.armed = parse_armed(msg.payload)
+            self.state.armed = parse_armed(_raw(msg))
         except ProtocolError as err:
             self._malformed(msg, err)
             return
@@ -336,7 +339,7 @@ class RoiWatchCoordinator:
     @callback
     def _on_detected(self, msg: mqtt.ReceiveMessage) -> None:
         try:
-            self.state.detected = parse_on_off(msg.payload) if msg.payload else None
+            self.state.detected = parse_on_off(_raw(msg)) if msg.payload else None
         except ProtocolError as err:
             self._malformed(msg, err)
             return
@@ -349,7 +352,7 @@ class RoiWatchCoordinator:
             self._malformed(msg, ProtocolError("roi_id", "not a valid region topic"))
             return
         try:
-            self.state.rois[parsed[2]] = parse_on_off(msg.payload) if msg.payload else None
+            self.state.rois[parsed[2]] = parse_on_off(_raw(msg)) if msg.payload else None
         except ProtocolError as err:
             self._malformed(msg, err)
             return
@@ -359,7 +362,7 @@ class RoiWatchCoordinator:
     def _on_snapshot(self, msg: mqtt.ReceiveMessage) -> None:
         if not msg.payload:
             return  # a cleared snapshot: keep showing the last picture
-        payload = msg.payload.encode() if isinstance(msg.payload, str) else bytes(msg.payload)
+        payload = _raw(msg)
         try:
             check_picture(payload)
         except ProtocolError as err:

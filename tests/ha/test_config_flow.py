@@ -162,7 +162,7 @@ async def test_discovery_without_version(hass: HomeAssistant) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN,
         context={"source": SOURCE_MQTT},
-        data=announce_info(payload=b'{"camera_id": "porch", "kind": "smart"}'),
+        data=announce_info(payload=bytearray(b'{"camera_id": "porch", "kind": "smart"}')),
     )
     assert result["step_id"] == "discovery_confirm"
     assert result["description_placeholders"]["version"] == "?"

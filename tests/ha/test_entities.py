@@ -1,0 +1,317 @@
+"""Entity states driven by MQTT messages; availability; the detection switch; bad payloads."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import pytest
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
+
+from custom_components.roiwatch.const import DOMAIN
+
+from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON
+from .helpers import BASE, agent_running, fire, jpeg, published
+
+PATH = "binary_sensor.porch_path"
+GATE = "binary_sensor.porch_gate"
+DETECTED = "binary_sensor.porch_detected"
+APPLIED = "binary_sensor.porch_configuration_applied"
+SWITCH = "switch.porch_detection"
+IMAGE = "image.porch_last_detection"
+STATE = "sensor.porch_detection_state"
+FPS = "sensor.porch_frames_per_second"
+RESTARTS = "sensor.porch_restarts"
+REVISION = "sensor.porch_running_revision"
+
+pytestmark = pytest.mark.usefixtures("loaded_entry")
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str:
+    """The state of an entity."""
+    return hass.states.get(entity_id).state
+
+
+async def test_entities_and_device(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """One device; names, classes, categories and subentries as specified."""
+    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    assert device.manufacturer == "RoiWatch"
+    assert device.model == "Smart camera"
+    assert device.name == "Porch"
+    entities = er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id)
+    assert {e.entity_id for e in entities} == {
+        PATH,
+        GATE,
+        DETECTED,
+        APPLIED,
+        SWITCH,
+        IMAGE,
+        STATE,
+        FPS,
+        RESTARTS,
+        REVISION,
+    }
+    assert all(e.device_id == device.id for e in entities)
+    assert all(e.translation_key for e in entities)
+    by_id = {e.entity_id: e for e in entities}
+    assert by_id[PATH].config_subentry_id == ROI_PERSON
+    assert by_id[GATE].config_subentry_id == ROI_MOTION
+    assert by_id[PATH].original_device_class == "occupancy"
+    assert by_id[GATE].original_device_class == "motion"
+    assert by_id[DETECTED].original_device_class == "occupancy"
+    assert by_id[PATH].original_name == "Path"
+    for diagnostic in (APPLIED, STATE, FPS, RESTARTS, REVISION):
+        assert by_id[diagnostic].entity_category == "diagnostic"
+    assert by_id[REVISION].disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert hass.states.get(STATE).attributes["options"] == [
+        "starting",
+        "running",
+        "stopped",
+        "error",
+        "offline",
+    ]
+
+
+async def test_nothing_heard_yet(hass: HomeAssistant) -> None:
+    """Before the agent says anything, detection results are unavailable; armed by default."""
+    for entity_id in (PATH, GATE, DETECTED, APPLIED, FPS, RESTARTS):
+        assert state(hass, entity_id) == STATE_UNAVAILABLE
+    assert state(hass, SWITCH) == STATE_ON
+    assert state(hass, STATE) == STATE_UNKNOWN
+    assert state(hass, IMAGE) == STATE_UNKNOWN
+
+
+async def test_detections(hass: HomeAssistant) -> None:
+    """Region and camera sensors follow their topics."""
+    await agent_running(hass)
+    assert state(hass, PATH) == STATE_UNKNOWN
+    await fire(hass, f"roi/{ROI_PERSON}", "ON")
+    await fire(hass, f"roi/{ROI_MOTION}", "OFF")
+    await fire(hass, "detected", "ON")
+    assert (state(hass, PATH), state(hass, GATE), state(hass, DETECTED)) == (STATE_ON, STATE_OFF, STATE_ON)
+    await fire(hass, f"roi/{ROI_PERSON}", " off ")
+    assert state(hass, PATH) == STATE_OFF
+    # A retained topic cleared (ROI removed on the agent): unknown again.
+    await fire(hass, f"roi/{ROI_PERSON}", "")
+    await fire(hass, "detected", "")
+    assert state(hass, PATH) == STATE_UNKNOWN
+    assert state(hass, DETECTED) == STATE_UNKNOWN
+    # Regions HA does not know are ignored.
+    await fire(hass, "roi/someone_else", "ON")
+    assert state(hass, GATE) == STATE_OFF
+
+
+async def test_diagnostic_sensors(hass: HomeAssistant) -> None:
+    """Detection state, frame rate, restarts, applied revision."""
+    await agent_running(hass, revision=1, restarts=2)
+    assert state(hass, STATE) == "running"
+    assert state(hass, FPS) == "4.8"
+    assert state(hass, RESTARTS) == "2"
+    assert state(hass, APPLIED) == STATE_ON
+    await fire(hass, "status", {"state": "starting", "revision": 0})
+    assert state(hass, STATE) == "starting"
+    assert state(hass, APPLIED) == STATE_OFF
+    assert state(hass, FPS) == STATE_UNKNOWN
+    await fire(hass, "status", {"state": "stopped", "revision": 1})
+    assert state(hass, STATE) == "stopped"
+    assert state(hass, APPLIED) == STATE_ON
+    # A withdrawn status: nothing known about the detector.
+    await fire(hass, "status", "")
+    assert state(hass, STATE) == STATE_UNKNOWN
+    assert state(hass, APPLIED) == STATE_OFF
+
+
+async def test_running_revision_sensor(
+    hass: HomeAssistant, entity_registry: er.EntityRegistry, loaded_entry: MockConfigEntry
+) -> None:
+    """The disabled-by-default revision sensor works once enabled."""
+    entity_registry.async_update_entity(REVISION, disabled_by=None)
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    await agent_running(hass, revision=1)
+    assert state(hass, REVISION) == "1"
+
+
+@pytest.mark.parametrize(
+    ("leaf", "payload", "detection_state"),
+    [
+        ("status", {"state": "offline", "revision": 1}, "offline"),
+        ("status", {"state": "error", "revision": 1, "error": "camera unplugged"}, "error"),
+        ("availability", "offline", "offline"),
+    ],
+)
+async def test_unavailable_when_detector_down(
+    hass: HomeAssistant,
+    caplog: pytest.LogCaptureFixture,
+    leaf: str,
+    payload: str | dict,
+    detection_state: str,
+) -> None:
+    """Offline or error: detections unavailable, the state sensor says why; logged once."""
+    await agent_running(hass)
+    await fire(hass, f"roi/{ROI_PERSON}", "ON")
+    assert state(hass, PATH) == STATE_ON
+    caplog.clear()
+    await fire(hass, leaf, payload)
+    for entity_id in (PATH, GATE, DETECTED):
+        assert state(hass, entity_id) == STATE_UNAVAILABLE
+    assert state(hass, STATE) == detection_state
+    assert state(hass, SWITCH) == STATE_ON
+    assert caplog.text.count("Camera Porch is unavailable") == 1
+    await fire(hass, leaf, payload)
+    assert caplog.text.count("Camera Porch is unavailable") == 1
+
+    await agent_running(hass)
+    assert state(hass, PATH) == STATE_ON
+    assert "Camera Porch is back online" in caplog.text
+
+
+async def test_running_with_refused_config_stays_available(hass: HomeAssistant) -> None:
+    """A refused config keeps the old one running: detections stay available."""
+    await agent_running(hass, revision=1, error="rois.0.points: bad")
+    await fire(hass, f"roi/{ROI_PERSON}", "ON")
+    assert state(hass, PATH) == STATE_ON
+    assert state(hass, STATE) == "running"
+
+
+async def test_availability_without_status(hass: HomeAssistant) -> None:
+    """An online agent whose detector has not reported yet."""
+    await fire(hass, "availability", "online")
+    assert state(hass, PATH) == STATE_UNKNOWN
+    assert state(hass, STATE) == STATE_UNKNOWN
+    await fire(hass, "availability", "")
+    assert state(hass, PATH) == STATE_UNAVAILABLE
+
+
+async def test_switch_publishes_armed_and_follows_topic(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    """The switch publishes ON/OFF retained QoS 1 and shows the armed topic."""
+    await agent_running(hass)
+    await fire(hass, f"roi/{ROI_PERSON}", "ON")
+    await fire(hass, "detected", "ON")
+    await hass.services.async_call(SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: SWITCH}, blocking=True)
+    await hass.async_block_till_done()
+    assert published(mqtt_mock, f"{BASE}/armed") == [("OFF", 1, True)]
+    assert state(hass, SWITCH) == STATE_OFF
+    # Switched off: nothing is detected, whatever the retained topics still say.
+    assert state(hass, PATH) == STATE_OFF
+    assert state(hass, DETECTED) == STATE_OFF
+
+    await hass.services.async_call(SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True)
+    await hass.async_block_till_done()
+    assert published(mqtt_mock, f"{BASE}/armed")[-1] == ("ON", 1, True)
+    assert state(hass, SWITCH) == STATE_ON
+    assert state(hass, PATH) == STATE_ON
+
+    # Someone else (another HA, a script) changes the retained topic.
+    await fire(hass, "armed", "OFF")
+    assert state(hass, SWITCH) == STATE_OFF
+    await fire(hass, "armed", "")
+    assert state(hass, SWITCH) == STATE_ON
+
+
+async def test_switch_broker_error(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> None:
+    """A failed publish raises a translated error and keeps the state."""
+    mqtt_mock.async_publish.side_effect = HomeAssistantError("no connection")
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+    assert err.value.translation_key == "publish_failed"
+    assert err.value.translation_placeholders == {"camera": "Porch", "error": "no connection"}
+    assert state(hass, SWITCH) == STATE_ON
+
+
+async def test_last_detection_image(hass: HomeAssistant, hass_client: ClientSessionGenerator) -> None:
+    """The snapshot topic feeds the image entity, served as image/jpeg."""
+    picture = jpeg()
+    await fire(hass, "snapshot", picture)
+    image_state = hass.states.get(IMAGE)
+    assert image_state.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+    client = await hass_client()
+    response = await client.get(image_state.attributes["entity_picture"])
+    assert response.status == HTTPStatus.OK
+    assert response.content_type == "image/jpeg"
+    assert await response.read() == picture
+
+    # A cleared snapshot keeps the last picture; a bad one is refused.
+    await fire(hass, "snapshot", b"")
+    await fire(hass, "snapshot", b"not a jpeg")
+    await fire(hass, "snapshot", jpeg(5000, 5000))
+    assert hass.states.get(IMAGE).state == image_state.state
+
+
+async def test_version_from_announce_and_status(
+    hass: HomeAssistant, device_registry: dr.DeviceRegistry
+) -> None:
+    """The device's software version follows what the agent reports."""
+    await fire(hass, "announce", {"camera_id": CAMERA_ID, "kind": "smart", "version": "0.1.0"})
+    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    assert device.sw_version == "0.1.0"
+    await agent_running(hass, version="0.2.0")
+    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    assert device.sw_version == "0.2.0"
+    await fire(hass, "announce", "")
+    await fire(hass, "status", {"state": "running", "revision": 1})
+    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    assert device.sw_version == "0.2.0"
+
+
+@pytest.mark.parametrize(
+    ("leaf", "payload"),
+    [
+        (f"roi/{ROI_PERSON}", "MAYBE"),
+        (f"roi/{ROI_PERSON}", b"\xff\xfe"),
+        (f"roi/{ROI_PERSON}", "ON" * 3000),
+        ("detected", "{}"),
+        ("status", "not json"),
+        ("status", '{"state": "dancing"}'),
+        ("status", "[]"),
+        ("availability", "maybe"),
+        ("armed", "perhaps"),
+        ("announce", '{"camera_id": "garden", "kind": "smart"}'),
+        ("announce", "{"),
+        ("snapshot", b"\x00\x01"),
+    ],
+)
+async def test_malformed_payloads_keep_last_state(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, leaf: str, payload: str | bytes
+) -> None:
+    """A bad message is a logged warning; every entity keeps its last good state."""
+    await agent_running(hass)
+    await fire(hass, f"roi/{ROI_PERSON}", "ON")
+    await fire(hass, "detected", "ON")
+    await fire(hass, "snapshot", jpeg())
+    before = {s.entity_id: s.state for s in hass.states.async_all()}
+    caplog.clear()
+    await fire(hass, leaf, payload)
+    assert f"Camera Porch: ignoring malformed message on {BASE}/{leaf}" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert {s.entity_id: s.state for s in hass.states.async_all()} == before
+
+
+async def test_malformed_region_topic(hass: HomeAssistant, caplog: pytest.LogCaptureFixture) -> None:
+    """A region topic whose id the protocol refuses is ignored with a warning."""
+    async_fire_mqtt_message(hass, f"{BASE}/roi/bad.id", "ON")
+    await hass.async_block_till_done()
+    assert f"ignoring malformed message on {BASE}/roi/bad.id" in caplog.text
