@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -40,7 +41,9 @@ class Mosquitto:
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "autosave_interval 1\n"
-            "message_size_limit 268435455\n"
+            "max_packet_size 268435455\n"
+            # As root, mosquitto would drop to its own user and could not read test files.
+            f"{'user root' if os.geteuid() == 0 else ''}\n"
             f"{extra_conf}"
         )
         self.proc: subprocess.Popen[bytes] | None = None
