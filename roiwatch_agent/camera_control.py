@@ -147,6 +147,11 @@ class CameraController:
         )
         self.publish(self.topics.status(self.camera_id), status, 1, True)
 
+    def resync(self) -> None:
+        """After a (re)connect: a detector republishes by itself; with none wanted, say we stopped."""
+        if not self.supervisor.wanted:
+            self._publish_stopped()
+
     def start(self) -> None:
         """Start from the cached state (before the broker has said anything)."""
         self._apply()

@@ -7,7 +7,9 @@ shard. Both run detection in one process per camera (see supervisor.py).
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from typing import Any
@@ -20,6 +22,7 @@ from .camera_control import CameraController, DetectionSettings
 from .config_store import ConfigStore
 
 _LOGGER = logging.getLogger(__name__)
+_CONNECTED = "$connected"  # an inbox marker, never a topic leaf
 
 
 class ControlLoop:
@@ -68,6 +71,7 @@ class ControlLoop:
         for topic in self.subscriptions():
             client.subscribe(topic, qos=1)
         self.on_connected()
+        self.inbox.put(("", _CONNECTED, b""))  # resynchronise controllers on the main thread
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -102,7 +106,11 @@ class ControlLoop:
                 except queue.Empty:
                     pass
                 else:
-                    self.dispatch(camera_id, leaf, payload)
+                    if leaf == _CONNECTED:
+                        for ctl in self.controllers.values():
+                            ctl.resync()
+                    else:
+                        self.dispatch(camera_id, leaf, payload)
                 if stop.is_set():
                     break  # a signal to the process group also stops the children: no restarts
                 for ctl in list(self.controllers.values()):
@@ -180,7 +188,7 @@ class AnalyzerLoop(ControlLoop):
                 self.controller(camera_id)
 
     def client_id(self) -> str:
-        return f"roiwatch-analyzer-{self.shard[0]}of{self.shard[1]}-{id(self) & 0xFFFF:x}"
+        return f"roiwatch-analyzer-{self.shard[0]}of{self.shard[1]}-{socket.gethostname()}-{os.getpid()}"
 
     def mine(self, camera_id: str) -> bool:
         if self.named:

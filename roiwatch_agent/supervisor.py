@@ -92,6 +92,10 @@ class Supervisor:
     def running(self) -> bool:
         return self._running is not None and self._running.proc.is_alive()
 
+    @property
+    def wanted(self) -> bool:
+        return self._wanted is not None
+
     def want(self, spec: DetectorSpec | None) -> None:
         self._stop()
         self._wanted = spec

@@ -197,3 +197,23 @@ def test_sigterm_stops_everything_cleanly(recorder, start_agent, scene_video):
     recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "OFF", after=t0, timeout=5)
     assert wait_until(lambda: not any(pid_alive(p) for p in children), timeout=5)
     assert "Traceback" not in agent.output
+
+
+def test_disarmed_state_survives_a_broker_that_lost_everything(broker, recorder, start_agent, vtest):
+    _running_agent(recorder, start_agent, vtest, "--loop")
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.armed(CAM), "OFF")
+    recorder.wait_status(CAM, state="stopped", after=t0)
+    recorder.close()
+    broker.stop()
+    for f in broker.dir.glob("*.db"):
+        f.unlink()
+    broker.start()
+    from .conftest import Recorder
+
+    fresh = Recorder(broker)
+    try:
+        fresh.wait_status(CAM, state="stopped", revision=1, timeout=40)
+        fresh.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online")
+    finally:
+        fresh.close()
