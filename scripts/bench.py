@@ -252,12 +252,16 @@ def bench_dumb(seconds: float) -> None:
         c0, f0 = cpu(), watcher.frames
         time.sleep(seconds)
         c1, f1 = cpu(), watcher.frames
-        rss = next(
-            int(x.split()[1]) for x in Path(f"/proc/{agent.pid}/status").read_text().splitlines()
-            if x.startswith("VmRSS")
-        )
+        mem = {
+            x.split(":")[0]: int(x.split()[1])
+            for x in Path(f"/proc/{agent.pid}/smaps_rollup").read_text().splitlines()[1:]
+        }
         per = (c1 - c0) / max(1, f1 - f0)
-        line("resident memory", f"{rss / 1024:7.1f} MB")
+        private = mem["Private_Clean"] + mem["Private_Dirty"]
+        line(
+            "resident memory (RSS; private to the process; shared library pages)",
+            f"{mem['Rss'] / 1024:7.1f} MB; {private / 1024:.1f} MB; {(mem['Rss'] - private) / 1024:.1f} MB",
+        )
         line("frames published", f"{f1 - f0} ({(f1 - f0) / seconds:.1f}/s)")
         line(
             "CPU per published frame (capture+decode+resize+encode+MQTT)",
