@@ -109,7 +109,9 @@ class DumbCamera:
                         if self.width and w > self.width:
                             # INTER_AREA is only worth its cost from a 2x reduction on.
                             interp = cv2.INTER_AREA if w >= 2 * self.width else cv2.INTER_LINEAR
-                            frame = cv2.resize(frame, (self.width, round(h * self.width / w)), interpolation=interp)
+                            frame = cv2.resize(
+                                frame, (self.width, round(h * self.width / w)), interpolation=interp
+                            )
                         ok, jpeg = cv2.imencode(".jpg", frame, params)
                         if ok and self.client.is_connected():
                             self.client.publish(topic, jpeg.tobytes(), qos=0, retain=False)

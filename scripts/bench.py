@@ -72,7 +72,9 @@ def walk_roi(off_delay: float = 2.0) -> dict:
     return {"id": "walk", "name": "Walkway", "detect": "person", "points": WALKWAY, "off_delay": off_delay}
 
 
-def episodes(pipeline: Pipeline, frames: list[np.ndarray], dt: float) -> tuple[list[tuple[float, float]], float]:
+def episodes(
+    pipeline: Pipeline, frames: list[np.ndarray], dt: float
+) -> tuple[list[tuple[float, float]], float]:
     """Run frames through a pipeline; (ON episodes as (start, end) video times, seconds per frame)."""
     eps: list[tuple[float, float]] = []
     start = None
@@ -134,7 +136,9 @@ def bench_pipeline() -> dict[str, float]:
     empty = np.median(np.stack(frames[::5]), axis=0).astype(np.uint8)
     rng = np.random.default_rng(1)
     still = [
-        np.clip(empty.astype(np.int16) + rng.normal(0, 2, empty.shape).astype(np.int16), 0, 255).astype(np.uint8)
+        np.clip(empty.astype(np.int16) + rng.normal(0, 2, empty.shape).astype(np.int16), 0, 255).astype(
+            np.uint8
+        )
         for _ in range(60)
     ]
     still_pipe = Pipeline(config([walk_roi()]), person)
@@ -156,7 +160,9 @@ def bench_pipeline() -> dict[str, float]:
                 missed += 1
             else:
                 latencies.append(p_eps[0][0] - b_eps[0][0] + cost)
-    line("ROI entries missed vs the model-on-every-frame baseline", f"{missed} of 5 entries (baseline saw {5})")
+    line(
+        "ROI entries missed vs the model-on-every-frame baseline", f"{missed} of 5 entries (baseline saw {5})"
+    )
     line("ON episodes over the whole video (pipeline / baseline)", f"{len(eps)} / {len(base_eps)}")
     if latencies:
         line(
@@ -202,8 +208,23 @@ def bench_restart(rounds: int) -> None:
     pub = watcher.client
     pub.publish("roiwatch/bench/config", protocol.encode_config(config([walk_roi()])), qos=1, retain=True)
     agent = subprocess.Popen(
-        [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", "bench", "--source", str(VIDEO),
-         "--loop", "--broker", broker.url, "--state-dir", state, "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "roiwatch_agent.cli",
+            "smart",
+            "--camera",
+            "bench",
+            "--source",
+            str(VIDEO),
+            "--loop",
+            "--broker",
+            broker.url,
+            "--state-dir",
+            state,
+            "--log-level",
+            "WARNING",
+        ],
         cwd=REPO,
     )
     try:
@@ -217,7 +238,7 @@ def bench_restart(rounds: int) -> None:
             watcher.wait_running(rev)
             times.append(time.perf_counter() - t)
         times.sort()
-        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         line("restart time", f"{statistics.median(times) * 1e3:7.0f} ms median, {p95 * 1e3:.0f} ms p95")
     finally:
         agent.terminate()
@@ -237,8 +258,23 @@ def bench_dumb(seconds: float) -> None:
     broker.start()
     watcher = Watcher(broker.port)
     agent = subprocess.Popen(
-        [sys.executable, "-m", "roiwatch_agent.cli", "dumb", "--camera", "benchdumb", "--source", str(VIDEO),
-         "--loop", "--fps", "5", "--broker", broker.url, "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "roiwatch_agent.cli",
+            "dumb",
+            "--camera",
+            "benchdumb",
+            "--source",
+            str(VIDEO),
+            "--loop",
+            "--fps",
+            "5",
+            "--broker",
+            broker.url,
+            "--log-level",
+            "WARNING",
+        ],
         cwd=REPO,
     )
     try:
@@ -278,7 +314,8 @@ def bench_analyzer(pipeline_cost: float) -> None:
     print("\n[analyzer] one core, people video, 640x480 JPEG pictures")
     frames = read_frames(VIDEO, 2)[:120]
     jpegs = [
-        cv2.imencode(".jpg", cv2.resize(f, (640, 480)), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes() for f in frames
+        cv2.imencode(".jpg", cv2.resize(f, (640, 480)), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+        for f in frames
     ]
     t = time.perf_counter()
     for j in jpegs:
@@ -291,7 +328,9 @@ def bench_analyzer(pipeline_cost: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["pipeline", "restart", "dumb", "analyzer"], action="append")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
@@ -300,8 +339,10 @@ def main() -> int:
     if not VIDEO.exists():
         print(f"{VIDEO} missing: run scripts/setup", file=sys.stderr)
         return 1
-    print(f"RoiWatch bench on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()},"
-          f" OpenCV {cv2.__version__}")
+    print(
+        f"RoiWatch bench on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" OpenCV {cv2.__version__}"
+    )
     figures = {}
     if only & {"pipeline", "analyzer"}:
         figures = bench_pipeline()
