@@ -220,6 +220,8 @@ class RoiWatchCoordinator:
         available = self.detector_available
         if available == self._was_available:
             return
+        if self._was_available is None and not available and self.detection_state is None:
+            return  # nothing heard from the camera yet (e.g. just set up): nothing to report
         if available:
             if self._was_available is not None:
                 _LOGGER.info("Camera %s is back online", self.name)

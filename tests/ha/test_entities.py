@@ -91,8 +91,9 @@ async def test_entities_and_device(
     ]
 
 
-async def test_nothing_heard_yet(hass: HomeAssistant) -> None:
+async def test_nothing_heard_yet(hass: HomeAssistant, caplog: pytest.LogCaptureFixture) -> None:
     """Before the agent says anything, detection results are unavailable; armed by default."""
+    assert "is unavailable" not in caplog.text
     for entity_id in (PATH, GATE, DETECTED, APPLIED, FPS, RESTARTS):
         assert state(hass, entity_id) == STATE_UNAVAILABLE
     assert state(hass, SWITCH) == STATE_ON
@@ -168,6 +169,7 @@ async def test_unavailable_when_detector_down(
 ) -> None:
     """Offline or error: detections unavailable, the state sensor says why; logged once."""
     await agent_running(hass)
+    assert "is back online" not in caplog.text
     await fire(hass, f"roi/{ROI_PERSON}", "ON")
     assert state(hass, PATH) == STATE_ON
     caplog.clear()
@@ -315,3 +317,11 @@ async def test_malformed_region_topic(hass: HomeAssistant, caplog: pytest.LogCap
     async_fire_mqtt_message(hass, f"{BASE}/roi/bad.id", "ON")
     await hass.async_block_till_done()
     assert f"ignoring malformed message on {BASE}/roi/bad.id" in caplog.text
+
+
+async def test_offline_from_the_start_is_logged(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A camera whose agent is known to be offline is reported, once."""
+    await fire(hass, "availability", "offline")
+    assert caplog.text.count("Camera Porch is unavailable (detection state offline)") == 1

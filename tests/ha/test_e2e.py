@@ -1,0 +1,277 @@
+"""End to end: HA's real MQTT client, a real mosquitto, a real agent on a real video.
+
+The camera is added from the agent's announce (discovery) and a region through the subentry flow,
+exactly as the UI does; an automation fires when a person walks into the region.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.components import mqtt
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    CONF_NAME,
+    CONF_PORT,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
+from custom_components.roiwatch.const import (
+    CONF_DETECT,
+    CONF_OFF_DELAY,
+    CONF_POINTS,
+    CONF_SENSITIVITY,
+    DOMAIN,
+    SUBENTRY_ROI,
+)
+from custom_components.roiwatch.coordinator import RoiWatchCoordinator
+from tests.mqtt_broker import Mosquitto, find_mosquitto
+
+ROOT = Path(__file__).parents[2]
+AGENT = ROOT / ".venv" / "bin" / "roiwatch-agent"
+VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
+CAMERA = "porch"
+REGION = "binary_sensor.porch_walkway"
+APPLIED = "binary_sensor.porch_configuration_applied"
+DETECTION_STATE = "sensor.porch_detection_state"
+EVENT = "roiwatch_test_person"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
+    pytest.mark.skipif(not AGENT.exists(), reason="roiwatch-agent is not installed"),
+    pytest.mark.skipif(not VIDEO.exists(), reason="vtest.avi is missing (scripts/setup)"),
+]
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    """A real mosquitto on 127.0.0.1."""
+    server = Mosquitto()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def agent(broker: Mosquitto, tmp_path: Path) -> Generator[subprocess.Popen[bytes]]:
+    """The real agent, replaying vtest.avi forever for camera ``porch``."""
+    log = (tmp_path / "agent.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(AGENT),
+            "smart",
+            "--camera",
+            CAMERA,
+            "--source",
+            str(VIDEO),
+            "--loop",
+            "--broker",
+            broker.url,
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--log-level",
+            "INFO",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    log.close()
+    print((tmp_path / "agent.log").read_text()[-3000:])  # shown by pytest when a test fails
+
+
+async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> float:
+    """Poll until ``predicate()`` is true; returns when that happened (monotonic)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic()
+
+
+def is_state(hass: HomeAssistant, entity_id: str, value: str) -> Callable[[], bool]:
+    """A predicate on an entity's state."""
+
+    def check() -> bool:
+        state = hass.states.get(entity_id)
+        return state is not None and state.state == value
+
+    return check
+
+
+async def setup_real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
+    """The MQTT integration with its real paho client (no harness mocks)."""
+    entry = MockConfigEntry(
+        domain=mqtt.DOMAIN,
+        data={mqtt.CONF_BROKER: "127.0.0.1", CONF_PORT: broker.port},
+        version=1,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: mqtt.is_connected(hass), "HA to connect to mosquitto", 20)
+    return entry
+
+
+# mock_hass_config: MQTT reads configuration.yaml, which the test config dir lacks.
+@pytest.mark.usefixtures("socket_enabled", "mock_hass_config")
+async def test_person_in_region_end_to_end(
+    hass: HomeAssistant, broker: Mosquitto, agent: subprocess.Popen[bytes]
+) -> None:
+    """Discovery -> camera -> region -> person detected -> automation; edit; switch off."""
+    mqtt_entry = await setup_real_mqtt(hass, broker)
+    timings: dict[str, float] = {}
+    try:
+        # The agent's retained announce makes HA offer the camera.
+        await wait_for(
+            lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN),
+            "the discovered camera to be offered",
+        )
+        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        assert flow["step_id"] == "discovery_confirm"
+        assert flow["context"]["unique_id"] == CAMERA
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {CONF_NAME: "Porch"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        entry = result["result"]
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        await wait_for(is_state(hass, APPLIED, "on"), "the agent to run revision 1")
+
+        # The automation a user would write: a person in the region fires an event.
+        events = async_capture_events(hass, EVENT)
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {
+                "automation": {
+                    "alias": "Person on the walkway",
+                    "triggers": {"trigger": "state", "entity_id": REGION, "to": "on"},
+                    "actions": {"event": EVENT, "event_data": {"camera": CAMERA}},
+                }
+            },
+        )
+
+        # "Add region", as the UI does it.
+        result = await hass.config_entries.subentries.async_init(
+            (entry.entry_id, SUBENTRY_ROI), context={"source": SOURCE_USER}
+        )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"],
+            {
+                CONF_NAME: "Walkway",
+                CONF_DETECT: "person",
+                CONF_POINTS: "0,30 100,30 100,100 0,100",
+                CONF_SENSITIVITY: 50,
+                CONF_OFF_DELAY: 3,
+            },
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        saved = time.monotonic()
+
+        def coordinator() -> RoiWatchCoordinator:
+            # Looked up each time: adding a region reloads the entry (new entities).
+            return entry.runtime_data
+
+        await wait_for(lambda: coordinator().publisher.revision == 2, "revision 2 published")
+        applied = await wait_for(
+            lambda: coordinator().running_revision == 2 and coordinator().detection_state == "running",
+            "the agent to run revision 2",
+        )
+        assert hass.states.get(APPLIED).state == "on"
+        timings["region saved -> agent running it"] = applied - saved
+
+        detected = await wait_for(lambda: events, "a person in the region", 60)
+        timings["agent running -> region sensor on"] = detected - applied
+        assert events[0].data == {"camera": CAMERA}
+        assert hass.states.get(REGION).attributes["device_class"] == "occupancy"
+        await wait_for(is_state(hass, "binary_sensor.porch_detected", "on"), "camera detected")
+        await wait_for(
+            lambda: hass.states.get("image.porch_last_detection").state != "unknown",
+            "a detection picture",
+        )
+
+        # Editing the region restarts detection with the next revision.
+        (region_id,) = [
+            s.subentry_id
+            for s in entry.subentries.values()
+            if s.subentry_type == SUBENTRY_ROI and s.title == "Walkway"
+        ]
+        result = await hass.config_entries.subentries.async_init(
+            (entry.entry_id, SUBENTRY_ROI),
+            context={"source": "reconfigure", "subentry_id": region_id},
+        )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"],
+            {
+                CONF_NAME: "Walkway",
+                CONF_DETECT: "person",
+                CONF_POINTS: "0,20 100,20 100,100 0,100",
+                CONF_SENSITIVITY: 60,
+                CONF_OFF_DELAY: 3,
+            },
+        )
+        assert result["reason"] == "reconfigure_successful"
+        edited = time.monotonic()
+        applied = await wait_for(
+            lambda: coordinator().running_revision == 3 and coordinator().detection_state == "running",
+            "the agent to run revision 3",
+        )
+        timings["region edited -> agent running it"] = applied - edited
+        assert hass.states.get(APPLIED).state == "on"
+        await wait_for(is_state(hass, REGION, "on"), "the region to detect again", 60)
+
+        # Detection off: the agent stops, the region reads off.
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: "switch.porch_detection"}, True
+        )
+        off = time.monotonic()
+        stopped = await wait_for(is_state(hass, DETECTION_STATE, "stopped"), "detection to stop")
+        timings["switch off -> status stopped"] = stopped - off
+        assert hass.states.get(REGION).state == "off"
+        assert hass.states.get(APPLIED).state == "on"
+
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: "switch.porch_detection"}, True
+        )
+        await wait_for(is_state(hass, DETECTION_STATE, "running"), "detection to run again")
+
+        # Removing the camera clears its retained config on the broker.
+        assert await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
+        retained: list[bytes] = []
+        unsubscribe = await mqtt.async_subscribe(
+            hass,
+            f"roiwatch/{CAMERA}/config",
+            lambda msg: retained.append(msg.payload),
+            encoding=None,
+        )
+        await asyncio.sleep(1.5)
+        unsubscribe()
+        assert not [p for p in retained if p]
+    finally:
+        print("\nE2E timings (s):", {k: round(v, 2) for k, v in timings.items()})
+        for camera in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(camera.entry_id)
+        await hass.config_entries.async_unload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()
