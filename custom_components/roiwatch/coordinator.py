@@ -109,6 +109,7 @@ class RoiWatchCoordinator:
         )
         self._listeners: list[CALLBACK_TYPE] = []
         self._apply_timer: CALLBACK_TYPE | None = None
+        self._watched_revision: int | None = None
         self._was_available: bool | None = None
         self._sw_version: str | None = None
 
@@ -255,10 +256,14 @@ class RoiWatchCoordinator:
 
     @callback
     def _check_applied(self) -> None:
+        revision = self.publisher.revision
         if self.applied:
             self._cancel_apply_timer()
             issues.async_clear(self.hass, issues.ISSUE_NOT_APPLIED, self.entry.entry_id)
-        elif self._apply_timer is None and self.publisher.revision is not None:
+        elif revision is not None and (self._apply_timer is None or revision != self._watched_revision):
+            # Each new revision gets its own full minute.
+            self._cancel_apply_timer()
+            self._watched_revision = revision
             self._apply_timer = async_call_later(self.hass, APPLY_TIMEOUT, self._apply_timeout)
 
     @callback

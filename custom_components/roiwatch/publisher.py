@@ -142,6 +142,13 @@ class ConfigPublisher:
                 _LOGGER.error("Camera %s: config not published: %s", self._entry.title, err)
                 return False
             self.config = config
+            if not mqtt.is_connected(self._hass):
+                _LOGGER.debug(
+                    "Camera %s: config revision %s goes out when MQTT connects",
+                    self._entry.title,
+                    config["revision"],
+                )
+                return False
             try:
                 await mqtt.async_publish(self._hass, self._topic, payload, qos=1, retain=True)
             except HomeAssistantError as err:

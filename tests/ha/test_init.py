@@ -253,6 +253,25 @@ async def test_publish_failure_is_logged(
     assert published_configs(mqtt_mock)[-1]["revision"] == 1
 
 
+async def test_setup_while_disconnected(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Set up before the broker connection: no warning, published on connect."""
+    mqtt_mock.connected = False
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert published_configs(mqtt_mock) == []
+    assert "could not publish" not in caplog.text
+    mqtt_mock.connected = True
+    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
+    await hass.async_block_till_done()
+    assert [c["revision"] for c in published_configs(mqtt_mock)] == [1]
+
+
 async def test_invalid_region_data_is_not_published(
     hass: HomeAssistant,
     mqtt_mock: MqttMockHAClient,

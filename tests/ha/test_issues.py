@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -68,6 +69,33 @@ async def test_applied_in_time_raises_nothing(
     await fire(hass, "status", {"state": "running", "revision": 2})
     await later(hass, 120)
     assert issue(issue_registry, "config_not_applied", loaded_entry) is None
+
+
+async def test_new_revision_gets_a_full_minute(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A revision published while the previous one is still awaited restarts the watch."""
+
+    async def tick(seconds: float) -> None:
+        freezer.tick(timedelta(seconds=seconds))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+
+    # Set up again under the frozen clock, so the first watch runs on it too.
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    await agent_running(hass, revision=0)
+    await tick(50)
+    hass.config_entries.async_update_entry(loaded_entry, options={CONF_FPS: 1.0})
+    await hass.async_block_till_done()
+    await tick(20)  # a minute after revision 1, 20 s after revision 2
+    assert issue(issue_registry, "config_not_applied", loaded_entry) is None
+    await tick(45)
+    found = issue(issue_registry, "config_not_applied", loaded_entry)
+    assert found.translation_placeholders["revision"] == "2"
 
 
 async def test_applied_just_before_timer(
