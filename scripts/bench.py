@@ -6,6 +6,8 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
   restart   - config change -> detection running the new revision (real agent, real mosquitto)
   dumb      - the dumb agent's resident memory and CPU per frame vs a bare JPEG encode
   analyzer  - dumb cameras at 5 fps that one analyzer core keeps up with
+  ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on
+              (tests/ha/bench_e2e.py: HA's real core and MQTT client, real mosquitto, real agent)
 """
 
 from __future__ import annotations
@@ -327,15 +329,33 @@ def bench_analyzer(pipeline_cost: float) -> None:
     line("cameras at 5 fps one analyzer core keeps up with", f"{1.0 / (5 * per_frame):7.1f}")
 
 
+def bench_ha(rounds: int) -> None:
+    env = {**os.environ, "ROIWATCH_BENCH_ROUNDS": str(rounds)}
+    out = subprocess.run(
+        [str(REPO / ".venv/bin/pytest"), "tests/ha/bench_e2e.py", "-s", "-q", "-p", "no:logging"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    lines = out.stdout.splitlines()
+    start = next((i for i, x in enumerate(lines) if x.startswith("[home assistant]")), None)
+    if out.returncode != 0 or start is None:
+        print(out.stdout[-3000:], out.stderr[-2000:])
+        raise SystemExit("HA benchmark failed")
+    print()
+    print("\n".join(lines[start : start + 3]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=["pipeline", "restart", "dumb", "analyzer"], action="append")
+    parser.add_argument("--only", choices=["pipeline", "restart", "dumb", "analyzer", "ha"], action="append")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
-    only = set(args.only or ["pipeline", "restart", "dumb", "analyzer"])
+    only = set(args.only or ["pipeline", "restart", "dumb", "analyzer", "ha"])
     if not VIDEO.exists():
         print(f"{VIDEO} missing: run scripts/setup", file=sys.stderr)
         return 1
@@ -352,6 +372,8 @@ def main() -> int:
         bench_dumb(args.seconds)
     if "analyzer" in only:
         bench_analyzer(figures["cost"])
+    if "ha" in only:
+        bench_ha(args.rounds)
     return 0
 
 
