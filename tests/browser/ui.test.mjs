@@ -1,0 +1,193 @@
+// Real-browser test of RoiWatch in Home Assistant's own UI (Debian's Chromium, playwright-core).
+//
+// Run by `scripts/demo --check --browser`, which starts the demo (broker, Home Assistant, a smart
+// and a dumb camera, the analyzer), sets everything up and passes the address and the login in
+// HA_URL, HA_USERNAME and HA_PASSWORD. On its own: `cd tests/browser && HA_URL=... node --test`.
+//
+// It logs in like a person, checks the dashboard and the camera's device page (region entities,
+// the "Last detection" picture), walks the "Add region" dialog of the Porch camera and waits
+// for the new region's entity to appear and report a state. Screenshots go to docs/screenshots/
+// (or $ROIWATCH_SCREENSHOTS).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+const HA_URL = (process.env.HA_URL || '').replace(/\/$/, '');
+const USERNAME = process.env.HA_USERNAME || 'demo';
+const PASSWORD = process.env.HA_PASSWORD || 'demo-password-123';
+const SHOTS = process.env.ROIWATCH_SCREENSHOTS || path.resolve(import.meta.dirname, '../../docs/screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CAMERA = 'Porch';
+const REGIONS = ['Driveway', 'Lawn'];
+const NEW_REGION = { name: 'Crossing', points: '35,40 65,40 65,60 35,60', offDelay: '2' };
+
+const skip = HA_URL ? false : 'HA_URL is not set: run it with scripts/demo --check --browser';
+
+let context;
+let page;
+let profile;
+
+async function shot(name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, name) });
+}
+
+/** The first visible match (HA keeps hidden copies of menus and dialogs in the DOM). */
+function visible(locator) {
+  return locator.filter({ visible: true }).first();
+}
+
+/** Wait until an <img> has really loaded a picture. */
+async function pictureLoaded(img) {
+  await img.waitFor();
+  const handle = await img.elementHandle();
+  await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, handle, { timeout: 60_000 });
+  return handle.evaluate((el) => ({ width: el.naturalWidth, height: el.naturalHeight, src: el.src }));
+}
+
+async function openDevice(name) {
+  await page.goto(`${HA_URL}/config/devices/dashboard`);
+  await visible(page.getByText(name, { exact: true })).click();
+  await page.waitForURL(/\/config\/devices\/device\//);
+  await visible(page.getByText('Device info')).waitFor();
+}
+
+/** The device page's card that lists the region entities (binary sensors land in "Sensors"). */
+function sensorsCard() {
+  return visible(page.locator('ha-card').filter({ hasText: 'Sensors' }).filter({ hasText: REGIONS[0] }));
+}
+
+/** An entity row of a device page card (the text locators see through the shadow DOM). */
+function entityRow(card, name) {
+  return card.locator('hui-generic-entity-row').filter({ hasText: name });
+}
+
+/** Wait until a region's row says Clear or Detected (its detector runs), not Unavailable. */
+async function regionReports(card, name, timeout = 60_000) {
+  await visible(entityRow(card, name).filter({ hasText: /Clear|Detected/ })).waitFor({ timeout });
+}
+
+before(async () => {
+  if (skip) return;
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'roiwatch-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 1000 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  // Nothing leaves this machine: the frontend asks the internet for brand icons; refuse that.
+  const origin = new URL(HA_URL).origin;
+  await context.route(
+    (url) => /^(https?|wss?):$/.test(url.protocol) && url.origin !== origin,
+    (route) => route.abort(),
+  );
+  page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(60_000);
+});
+
+after(async () => {
+  await context?.close();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+});
+
+test('RoiWatch in the Home Assistant UI', { skip }, async (t) => {
+  await t.test('log in as the demo user', async () => {
+    await page.goto(HA_URL);
+    await page.getByRole('textbox', { name: 'Username' }).fill(USERNAME);
+    await page.getByRole('textbox', { name: 'Password' }).fill(PASSWORD);
+    // Keep the tokens across page loads (otherwise each page.goto would ask to log in again).
+    await page.getByRole('checkbox', { name: /keep me logged in/i }).check();
+    await page.keyboard.press('Enter');
+    await visible(page.getByText('Settings', { exact: true })).waitFor();
+    assert.match(page.url(), /\/lovelace/);
+  });
+
+  await t.test('the dashboard shows both cameras, their regions and pictures', async () => {
+    for (const text of ['Porch', 'Gate', ...REGIONS, 'Path']) {
+      await visible(page.getByText(text, { exact: true })).waitFor();
+    }
+    const porch = await pictureLoaded(visible(page.locator('img[src*="image.porch_last_detection"]')));
+    const gate = await pictureLoaded(visible(page.locator('img[src*="image.gate_last_detection"]')));
+    assert.equal(porch.width, 768, 'the smart camera sends full-size snapshots');
+    assert.equal(gate.width, 640, 'the dumb camera sends 640-pixel frames');
+    await shot('dashboard.png');
+  });
+
+  await t.test('the camera device page shows the region entities and the last detection', async () => {
+    await openDevice(CAMERA);
+    const card = sensorsCard();
+    for (const text of [...REGIONS, 'Detected', 'Last detection']) {
+      await visible(card.getByText(text, { exact: true })).waitFor();
+    }
+    for (const text of ['Detection', 'Configuration applied', 'Detection state']) {
+      await visible(page.getByText(text, { exact: true })).waitFor();
+    }
+    // Region sensors report Clear/Detected, not Unavailable: the agent runs.
+    for (const region of REGIONS) await regionReports(card, region);
+    await visible(entityRow(page, 'Configuration applied').filter({ hasText: 'On' })).waitFor();
+    await shot('device-page.png');
+
+    await visible(card.getByText('Last detection', { exact: true })).click();
+    // The more-info dialog shows the picture itself (ha-more-info-dialog has no box of its own).
+    const img = visible(page.locator('ha-more-info-dialog img[src*="image.porch_last_detection"]'));
+    const picture = await pictureLoaded(img);
+    assert.equal(picture.width, 768);
+    assert.equal(picture.height, 576);
+    await shot('last-detection.png');
+    await page.keyboard.press('Escape');
+    await page.locator('ha-more-info-dialog img').first().waitFor({ state: 'hidden' });
+  });
+
+  await t.test('"Add region" adds a region whose entity appears', async () => {
+    // A name the camera does not have yet (the test may run again against the same HA).
+    let name = NEW_REGION.name;
+    for (let n = 2; (await entityRow(sensorsCard(), name).count()) > 0; n++) name = `${NEW_REGION.name} ${n}`;
+
+    await page.goto(`${HA_URL}/config/integrations/integration/roiwatch`);
+    const entryRow = visible(
+      page.locator('ha-md-list-item').filter({ hasText: CAMERA }).filter({ hasNotText: 'Region -' }),
+    );
+    await entryRow.getByRole('button', { name: 'Menu' }).click();
+    const addRegion = visible(page.getByText('Add region', { exact: true }));
+    await addRegion.waitFor();
+    await shot('add-region-menu.png');
+    await addRegion.click();
+
+    await visible(page.getByText('Add a region', { exact: true })).waitFor();
+    await visible(page.getByRole('textbox', { name: /^Name/ })).fill(name);
+    await visible(page.getByRole('radio', { name: 'Person' })).check();
+    await visible(page.getByRole('textbox', { name: /^Points/ })).fill(NEW_REGION.points);
+    const offDelay = visible(page.getByRole('spinbutton', { name: /^Off delay/ }));
+    await offDelay.fill(NEW_REGION.offDelay);
+    await shot('add-region-dialog.png');
+    await visible(page.getByRole('button', { name: /submit/i })).click();
+    // The flow ends with a "Success" step.
+    await visible(page.getByRole('button', { name: /finish/i })).click();
+
+    // The new region is listed under the camera's entry ...
+    await visible(page.locator('ha-md-list-item').filter({ hasText: name })).waitFor();
+    // ... and its entity appears on the device page and reports a state once the agent runs
+    // the new configuration revision.
+    await openDevice(CAMERA);
+    const card = sensorsCard();
+    await visible(card.getByText(name, { exact: true })).waitFor();
+    await regionReports(card, name, 90_000);
+    await visible(entityRow(page, 'Configuration applied').filter({ hasText: 'On' })).waitFor();
+    await shot('new-region.png');
+  });
+});
