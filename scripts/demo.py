@@ -145,6 +145,7 @@ class Processes:
 
     def __init__(self) -> None:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.owns_run_dir = False  # set once demo/run is this demo's
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         with (LOGS / f"{name}.log").open("ab") as out:
@@ -158,7 +159,8 @@ class Processes:
                 start_new_session=True,  # Ctrl-C reaches the demo only; it stops the others
             )
         self.procs.append((name, proc))
-        (RUN / "pids").open("a").write(f"{proc.pid} {name}\n")
+        with (RUN / "pids").open("a") as pids:
+            pids.write(f"{proc.pid} {name} {start_time(proc.pid)}\n")
 
     def check_alive(self) -> None:
         for name, proc in self.procs:
@@ -182,21 +184,42 @@ class Processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
         self.procs.clear()
-        with contextlib.suppress(OSError):
-            (RUN / "pids").unlink()
+        if self.owns_run_dir:
+            with contextlib.suppress(OSError):
+                (RUN / "pids").unlink()
+
+
+def start_time(pid: int | str) -> str:
+    """When the process started (clock ticks since boot): with the pid, names one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "-"
+    return stat.rpartition(")")[2].split()[19]
 
 
 def stop_leftovers() -> None:
-    """Stop the processes of an earlier demo that was killed before it could clean up."""
+    """Stop the processes of an earlier demo that was killed before it could clean up.
+
+    A demo that is still running is left alone: this one refuses to start instead.
+    """
     pids = RUN / "pids"
     if not pids.exists():
         return
-    for line in pids.read_text().splitlines():
-        pid_text, _, name = line.partition(" ")
-        with contextlib.suppress(ValueError, OSError):
-            pid = int(pid_text)
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if str(RUN) in cmdline and os.getpgid(pid) == pid:
+    # Each line: pid, name, start time; a pid whose start time differs is another process now.
+    alive = [
+        (int(parts[0]), parts[1])
+        for parts in (line.split() for line in pids.read_text().splitlines())
+        if len(parts) == 3 and parts[0].isdigit() and start_time(parts[0]) == parts[2]
+    ]
+    for pid, name in alive:
+        if name == "demo" and pid != os.getpid():
+            raise DemoError(f"another demo is running (pid {pid}): stop it first (Ctrl-C)")
+    for pid, name in alive:
+        if name == "demo":
+            continue
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pid:
                 log(f"stopping {name} (pid {pid}) left over from an earlier demo")
                 os.killpg(pid, signal.SIGTERM)
                 for _ in range(100):
@@ -437,6 +460,7 @@ class Report:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     last_change: dict[str, float] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    notification_ids: set[str] = field(default_factory=set)
 
     def on_event(self, event: dict[str, Any]) -> None:
         data = event.get("data", {})
@@ -477,6 +501,7 @@ class Demo:
         self.http_port = 0
         self.mqtt_port = 0
         self.failures: list[str] = []
+        self.problems: list[str] = []  # recovered from, but --check fails on them
 
     # ---- start
 
@@ -485,6 +510,8 @@ class Demo:
         if RUN.exists():
             shutil.rmtree(RUN)
         LOGS.mkdir(parents=True)
+        (RUN / "pids").write_text(f"{os.getpid()} demo {start_time(os.getpid())}\n")
+        self.processes.owns_run_dir = True
         if not VIDEO.exists():
             raise DemoError(f"{VIDEO} is missing: run scripts/setup")
         self.http_port = free_port(self.args.port)
@@ -631,7 +658,10 @@ class Demo:
                 unique_id = flow.get("context", {}).get("unique_id")
                 if flow["handler"] == "roiwatch" and unique_id in camera_ids:
                     found[unique_id] = flow["flow_id"]
-            if set(found) == camera_ids:
+            # Both offered, and shown in the "New devices discovered" notification as a person
+            # would see them (confirming before HA's debounced notification appears leaves a
+            # stale notification behind).
+            if set(found) == camera_ids and "config_entry_discovery" in self.report.notification_ids:
                 break
             self.processes.check_alive()
             await asyncio.sleep(1)
@@ -652,7 +682,54 @@ class Demo:
         )
         if result["type"] != "create_entry":
             raise DemoError(f"region {region.name}: {result}")
+        subentries = await ha.call("config_entries/subentries/list", entry_id=entry_id)
+        subentry_id = next(s["subentry_id"] for s in subentries if s["title"] == region.name)
+        # Like a person who opens the next dialog only after this one is done, wait until the
+        # integration has published the new region to the camera (its diagnostics show the
+        # config it published). Adding regions back to back while the camera's entry reloads
+        # can lose one (a race in the integration); the reload below recovers from that.
+        if not await self.wait_published(ha, entry_id, subentry_id, timeout=20):
+            self.problems.append(f"region {region.name!r} was not published to the camera")
+            log(f"WARNING: region {region.name!r} was not published; reloading the camera's entry")
+            await ha.request("POST", f"/api/config/config_entries/entry/{entry_id}/reload")
+            if not await self.wait_published(ha, entry_id, subentry_id, timeout=20):
+                raise DemoError(f"region {region.name!r} is not published even after a reload")
         return result
+
+    async def published_config(self, ha: HomeAssistant, entry_id: str) -> dict[str, Any] | None:
+        """The config the integration last published for a camera (from its diagnostics)."""
+        try:
+            diagnostics = await ha.request("GET", f"/api/diagnostics/config_entry/{entry_id}")
+        except DemoError:  # the entry is reloading
+            return None
+        config: dict[str, Any] | None = diagnostics.get("data", {}).get("published_config")
+        return config
+
+    async def wait_published(
+        self, ha: HomeAssistant, entry_id: str, subentry_id: str, timeout: float
+    ) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            config = await self.published_config(ha, entry_id)
+            if config and any(roi["id"] == subentry_id for roi in config["rois"]):
+                # Published by the setup that follows the change; its end (state "loaded") is
+                # when the integration listens for the next change again.
+                entry = await ha.call("config_entries/get_single", entry_id=entry_id)
+                if entry["config_entry"]["state"] == "loaded":
+                    return True
+            await asyncio.sleep(0.5)
+        return False
+
+    async def regions_in_sync(self, ha: HomeAssistant) -> bool:
+        """Every region HA shows is in the config it published (and so the agent runs)."""
+        for cam in CAMERAS:
+            entry_id = self.entries[cam.camera_id]["entry_id"]
+            subentries = await ha.call("config_entries/subentries/list", entry_id=entry_id)
+            config = await self.published_config(ha, entry_id)
+            shown = {s["subentry_id"] for s in subentries if s["subentry_type"] == "roi"}
+            if config is None or {roi["id"] for roi in config["rois"]} != shown:
+                return False
+        return True
 
     async def edit_region(self, ha: HomeAssistant, entry_id: str, subentry_id: str, **changes: Any) -> None:
         """The "Edit region" dialog: the subentry reconfigure flow."""
@@ -677,6 +754,10 @@ class Demo:
             asyncio.get_running_loop().create_task(self.refresh_watched(self.ha))
 
     def on_notifications(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "removed":
+            self.report.notification_ids.difference_update(event.get("notifications", {}))
+        else:
+            self.report.notification_ids.update(event.get("notifications", {}))
         if event.get("type") in ("added", "updated", "current"):
             for note in event.get("notifications", {}).values():
                 if "RoiWatch" in (note.get("title") or "") or "RoiWatch" in (note.get("message") or ""):
@@ -746,6 +827,9 @@ class Demo:
 
     async def check(self, ha: HomeAssistant, deadline: float) -> None:
         names = {c.camera_id: c.name for c in CAMERAS}
+        for problem in self.problems:
+            self.failures.append(problem)
+            log(f"CHECK FAILED: {problem}")
         await self.wait_for(
             "both cameras run the latest configuration revision",
             lambda: all(self.applied(c.camera_id) for c in CAMERAS),
@@ -779,6 +863,17 @@ class Demo:
             ),
             deadline,
         )
+        await self.check_in_sync(ha, deadline)
+
+    async def check_in_sync(self, ha: HomeAssistant, deadline: float) -> None:
+        what = "every region HA shows is in the configuration the cameras run"
+        while not (await self.regions_in_sync(ha) and all(self.applied(c.camera_id) for c in CAMERAS)):
+            if time.monotonic() > deadline:
+                self.failures.append(what)
+                log(f"CHECK FAILED: {what}")
+                return
+            await asyncio.sleep(1)
+        log(f"check: {what}: ok")
 
     async def create_blueprint_automation(self, ha: HomeAssistant) -> None:
         """An automation from the shipped blueprint, as the blueprint's "Create automation" does."""
@@ -858,6 +953,8 @@ class Demo:
                     await self.check(ha, deadline)
                 if self.args.browser:
                     await self.run_browser_test(ha)
+                    if self.args.check:  # the region the browser added runs on the camera too
+                        await self.check_in_sync(ha, max(deadline, time.monotonic() + 60))
                 if self.args.check:
                     took = time.monotonic() - started
                     if self.failures:
@@ -923,10 +1020,11 @@ def main(argv: list[str] | None = None) -> int:
         log(f"ERROR: {err}")
         code = 1
     finally:
-        log("stopping the agents, Home Assistant and mosquitto")
-        demo.processes.stop()
+        if demo.processes.procs:
+            log("stopping the agents, Home Assistant and mosquitto")
+            demo.processes.stop()
+            log("stopped")
         loop.close()
-        log("stopped")
     return code
 
 

@@ -165,6 +165,8 @@ test('RoiWatch in the Home Assistant UI', { skip }, async (t) => {
     await entryRow.getByRole('button', { name: 'Menu' }).click();
     const addRegion = visible(page.getByText('Add region', { exact: true }));
     await addRegion.waitFor();
+    await visible(page.getByText('Delete', { exact: true })).waitFor();
+    await page.waitForTimeout(500); // the menu fades in
     await shot('add-region-menu.png');
     await addRegion.click();
 
