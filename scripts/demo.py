@@ -50,6 +50,8 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 # What HA's onboarding sets up by itself (core_config step); not wanted in the demo.
 ONBOARDING_EXTRAS = frozenset({"google_translate", "met", "radio_browser", "shopping_list"})
 
+BROWSER_TIMEOUT = 180  # seconds for the whole browser test
+
 USERNAME = "demo"
 PASSWORD = "demo-password-123"
 
@@ -302,6 +304,12 @@ class HomeAssistant:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def request(self, method: str, path: str, payload: Any = None, auth: bool = True) -> Any:
+        try:
+            return await self._request(method, path, payload, auth)
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise DemoError(f"{method} {path}: {err!r}") from None
+
+    async def _request(self, method: str, path: str, payload: Any, auth: bool) -> Any:
         async with self.session.request(
             method,
             self.url + path,
@@ -403,7 +411,10 @@ class HomeAssistant:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._results[msg_id] = fut
         await self.ws.send_json({"id": msg_id, "type": msg_type, **data})
-        return await asyncio.wait_for(fut, 60)
+        try:
+            return await asyncio.wait_for(fut, 60)
+        except TimeoutError:
+            raise DemoError(f"no answer to websocket command {msg_type} within 60 s") from None
 
     async def subscribe(self, callback: Callable[[Any], None], msg_type: str, **data: Any) -> None:
         assert self.ws is not None
@@ -449,6 +460,13 @@ class Watched:
     role: str  # "roi", "detected", "applied"
 
 
+def shown(watched: Watched, state: str) -> str:
+    """A state as the demo prints it."""
+    if watched.role == "applied":
+        return {"on": "latest revision applied", "off": "applying a new revision..."}.get(state, state)
+    return {"on": "ON", "off": "OFF"}.get(state, state)
+
+
 @dataclass
 class Report:
     """The state changes HA reported, as the check needs them."""
@@ -461,6 +479,7 @@ class Report:
     last_change: dict[str, float] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     notification_ids: set[str] = field(default_factory=set)
+    printing: bool = False  # from the banner on (before, setup is still busy)
 
     def on_event(self, event: dict[str, Any]) -> None:
         data = event.get("data", {})
@@ -475,11 +494,9 @@ class Report:
             return  # an attribute change
         self.states[entity_id] = state
         self.last_change[entity_id] = time.monotonic()
-        stamp = datetime.fromisoformat(new["last_changed"]).astimezone().strftime("%H:%M:%S.%f")[:-3]
-        shown = {"on": "ON", "off": "OFF"}.get(state, state)
-        if watched.role == "applied":
-            shown = {"on": "latest revision applied", "off": "applying a new revision..."}.get(state, state)
-        print(f"{stamp}  {watched.label:<34} {shown}", flush=True)
+        if self.printing:
+            stamp = datetime.fromisoformat(new["last_changed"]).astimezone().strftime("%H:%M:%S.%f")[:-3]
+            print(f"{stamp}  {watched.label:<34} {shown(watched, state)}", flush=True)
         if watched.role == "roi":
             if state == "on":
                 self.roi_on.setdefault(watched.camera_id, time.monotonic())
@@ -659,9 +676,10 @@ class Demo:
                 if flow["handler"] == "roiwatch" and unique_id in camera_ids:
                     found[unique_id] = flow["flow_id"]
             # Both offered, and shown in the "New devices discovered" notification as a person
-            # would see them (confirming before HA's debounced notification appears leaves a
-            # stale notification behind).
+            # would see them (confirming them before HA's debounced notification is done leaves
+            # a stale notification behind).
             if set(found) == camera_ids and "config_entry_discovery" in self.report.notification_ids:
+                await asyncio.sleep(1.5)  # HA shows it again after a 1 s cool-down
                 break
             self.processes.check_alive()
             await asyncio.sleep(1)
@@ -762,7 +780,7 @@ class Demo:
             for note in event.get("notifications", {}).values():
                 if "RoiWatch" in (note.get("title") or "") or "RoiWatch" in (note.get("message") or ""):
                     self.report.notifications.append(note)
-                    if event["type"] != "current":
+                    if event["type"] != "current" and self.report.printing:
                         stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
                         print(
                             f"{stamp}  notification: {note.get('title')}: {note.get('message')}", flush=True
@@ -930,8 +948,18 @@ class Demo:
             str(BROWSER_TEST),
             cwd=BROWSER_TEST.parent,
             env=env,
+            start_new_session=True,  # its Chromium too: stopped as a group below
         )
-        rc = await proc.wait()
+        try:
+            rc = await asyncio.wait_for(proc.wait(), BROWSER_TIMEOUT)
+        except TimeoutError:
+            rc = -1
+            log(f"the browser test did not finish within {BROWSER_TIMEOUT} s")
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
         if rc != 0:
             self.failures.append(f"browser test failed (exit code {rc})")
             log(f"CHECK FAILED: browser test exit code {rc}")
@@ -980,7 +1008,9 @@ class Demo:
         width = max(len(line) for line in lines)
         print("\n" + "=" * width + "\n" + "\n".join(lines) + "\n" + "=" * width, flush=True)
         for entity_id, watched in sorted(self.report.watched.items(), key=lambda kv: kv[1].label):
-            print(f"{'':12}  {watched.label:<34} {self.report.states.get(entity_id, '?')}  ({entity_id})")
+            state = shown(watched, self.report.states.get(entity_id, "?"))
+            print(f"{'now':>12}  {watched.label:<34} {state}  ({entity_id})")
+        self.report.printing = True
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -999,7 +1029,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     demo = Demo(args)
     loop = asyncio.new_event_loop()
-    task = loop.create_task(demo.main())
+    bound = args.timeout + (BROWSER_TIMEOUT if args.browser else 0)
+    if args.check:  # bounded: setup, checks and the browser test together
+        task = loop.create_task(asyncio.wait_for(demo.main(), bound))
+    else:
+        task = loop.create_task(demo.main())
     stopping: list[str] = []
 
     def on_signal(signum: int) -> None:
@@ -1016,6 +1050,9 @@ def main(argv: list[str] | None = None) -> int:
         code = loop.run_until_complete(task)
     except asyncio.CancelledError:
         code = 0 if not args.check else 130
+    except TimeoutError:
+        log(f"CHECK FAILED: not done within {bound:.0f} s (logs in {LOGS.relative_to(ROOT)}/)")
+        code = 1
     except DemoError as err:
         log(f"ERROR: {err}")
         code = 1
