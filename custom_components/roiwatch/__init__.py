@@ -32,9 +32,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> 
     coordinator = RoiWatchCoordinator(hass, entry)
     coordinator.async_register_device()
     entry.runtime_data = coordinator
+    # Listen before the first publish: a region saved while we set up must not be missed.
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     await coordinator.async_start()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    if entity_layout(entry) != coordinator.layout:
+        # The regions changed while the platforms were being set up: their entities are stale.
+        hass.config_entries.async_schedule_reload(entry.entry_id)
     return True
 
 

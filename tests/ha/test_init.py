@@ -340,3 +340,37 @@ async def test_remove_without_mqtt(hass: HomeAssistant, caplog: pytest.LogCaptur
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_remove(entry.entry_id)
     assert "retained config of removed camera porch stays on the broker" in caplog.text
+
+
+async def test_region_added_during_setup_is_not_lost(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, entry: MockConfigEntry
+) -> None:
+    """A region saved while the camera is (re)loading still gets its entity and reaches the agent."""
+    entry.add_to_hass(hass)
+    forward = hass.config_entries.async_forward_entry_setups
+
+    async def forward_while_a_region_is_saved(*args: Any, **kwargs: Any) -> None:
+        # The config went out already; the platforms are not set up yet.
+        hass.config_entries.async_add_subentry(
+            entry,
+            ConfigSubentry(
+                data={CONF_DETECT: "person", CONF_POINTS: SQUARE, CONF_SENSITIVITY: 50, CONF_OFF_DELAY: 5},
+                subentry_id="LATE",
+                subentry_type=SUBENTRY_ROI,
+                title="Late",
+                unique_id=None,
+            ),
+        )
+        await forward(*args, **kwargs)
+
+    hass.config_entries.async_forward_entry_setups = forward_while_a_region_is_saved  # type: ignore[method-assign]
+    try:
+        # The setup that saw the late region may hand over to a reload: judge the end state.
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    finally:
+        hass.config_entries.async_forward_entry_setups = forward  # type: ignore[method-assign]
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert hass.states.get("binary_sensor.porch_late") is not None
+    assert [r["id"] for r in published_configs(mqtt_mock)[-1]["rois"]] == [ROI_PERSON, ROI_MOTION, "LATE"]
