@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -96,6 +97,16 @@ def make_client(
     client.max_queued_messages_set(1000)
     client.enable_logger(logging.getLogger("roiwatch_agent.mqtt"))
     return client
+
+
+def disconnect_gracefully(client: mqtt.Client, timeout: float = 2.0) -> None:
+    """Let queued publishes leave (best effort if the broker is away), then disconnect."""
+    deadline = time.monotonic() + timeout
+    while client.want_write() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    client.disconnect()
+    client.loop_stop()
 
 
 def connect_async(client: mqtt.Client, settings: BrokerSettings) -> None:

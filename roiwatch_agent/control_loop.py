@@ -11,13 +11,12 @@ import os
 import queue
 import socket
 import threading
-import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from . import protocol
-from .broker import connect_async, make_client
+from .broker import connect_async, disconnect_gracefully, make_client
 from .camera_control import CameraController, DetectionSettings
 from .config_store import ConfigStore
 
@@ -122,12 +121,7 @@ class ControlLoop:
         for ctl in self.controllers.values():
             ctl.close()
         self.on_closing()
-        deadline = time.monotonic() + 2.0
-        while self.client.want_write() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.1)
-        self.client.disconnect()
-        self.client.loop_stop()
+        disconnect_gracefully(self.client)
 
 
 class SmartLoop(ControlLoop):

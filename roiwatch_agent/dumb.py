@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 import cv2
 import paho.mqtt.client as mqtt
 
 from . import protocol
-from .broker import BrokerSettings, connect_async, make_client
+from .broker import BrokerSettings, connect_async, disconnect_gracefully, make_client
 from .sources import SourceError, VideoSource
 
 _LOGGER = logging.getLogger(__name__)
@@ -127,9 +126,4 @@ class DumbCamera:
             self.client.publish(
                 self.topics.availability(self.camera_id), protocol.OFFLINE, qos=1, retain=True
             )
-            deadline = time.monotonic() + 2
-            while self.client.want_write() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(0.1)
-            self.client.disconnect()
-            self.client.loop_stop()
+            disconnect_gracefully(self.client)

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from roiwatch_agent import protocol
 from tests.mqtt_broker import Mosquitto, find_mosquitto
+from tests.scene import write_scene
 
 REPO = Path(__file__).resolve().parents[2]
 TOPICS = protocol.Topics()
@@ -40,27 +39,9 @@ def vtest() -> Path:
 
 @pytest.fixture(scope="session")
 def scene_video(vtest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real people, then nobody: 2 s of empty street, 6 s of vtest.avi, 30 s of empty street.
-
-    The empty street is the per-pixel median of vtest.avi (walkers move, so the median has
-    none), which lets a test see a ROI turn OFF after its off_delay.
-    """
-    cap = cv2.VideoCapture(str(vtest))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    empty = np.median(np.stack(frames[::10]), axis=0).astype(np.uint8)
+    """Real people, then nobody: 2 s of empty street, 6 s of vtest.avi, 30 s of empty street."""
     out = tmp_path_factory.mktemp("video") / "scene.avi"
-    h, w = empty.shape[:2]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    for frame in [empty] * int(2 * fps) + frames[100 : 100 + int(6 * fps)] + [empty] * int(30 * fps):
-        writer.write(frame)
-    writer.release()
+    write_scene(vtest, out, empty_s=2, people_s=6, tail_s=30)
     return out
 
 

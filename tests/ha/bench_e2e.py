@@ -12,11 +12,8 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from homeassistant.components import mqtt
 from homeassistant.config_entries import SOURCE_USER
@@ -37,6 +34,7 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from tests.mqtt_broker import Mosquitto
+from tests.scene import write_scene
 
 from .test_e2e import AGENT, VIDEO, setup_real_mqtt, wait_for
 
@@ -44,36 +42,6 @@ CAMERA = "benchcam"
 REGION = "binary_sensor.benchcam_walkway"
 EMPTY_S, PEOPLE_S, TAIL_S = 2.0, 4.0, 4.0
 ROUNDS = int(os.environ.get("ROIWATCH_BENCH_ROUNDS", "10"))
-
-
-def _scene(path: Path) -> float:
-    """Loopable clip: empty street, walkers (present from their first frame), empty street."""
-    cap = cv2.VideoCapture(str(VIDEO))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    empty = np.median(np.stack(frames[::10]), axis=0).astype(np.uint8)
-    h, w = empty.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    clip = (
-        [empty] * int(EMPTY_S * fps) + frames[100 : 100 + int(PEOPLE_S * fps)] + [empty] * int(TAIL_S * fps)
-    )
-    for frame in clip:
-        writer.write(frame)
-    writer.release()
-    return len(clip) / fps
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    server = Mosquitto()
-    server.start()
-    yield server
-    server.close()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -91,7 +59,7 @@ def _report(label: str, values: list[float]) -> None:
 @pytest.mark.usefixtures("socket_enabled", "mock_hass_config")
 async def test_bench_ha_end_to_end(hass: HomeAssistant, broker: Mosquitto, tmp_path: Path) -> None:
     mqtt_entry = await setup_real_mqtt(hass, broker)
-    cycle = _scene(tmp_path / "scene.avi")
+    cycle = write_scene(VIDEO, tmp_path / "scene.avi", EMPTY_S, PEOPLE_S, TAIL_S)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_NAME: "Benchcam", CONF_CAMERA_ID: CAMERA, CONF_KIND: "smart"}

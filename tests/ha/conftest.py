@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from custom_components.roiwatch.const import (
     DOMAIN,
     SUBENTRY_ROI,
 )
+from tests.mqtt_broker import Mosquitto
 
 CAMERA_ID = "porch"
 ROI_PERSON = "01JROI0PERSON0000000000001"
@@ -112,3 +113,12 @@ async def loaded_entry(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    """A real mosquitto on 127.0.0.1 (end-to-end tests)."""
+    server = Mosquitto()
+    server.start()
+    yield server
+    server.close()

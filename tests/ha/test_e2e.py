@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +55,6 @@ pytestmark = [
     pytest.mark.skipif(not AGENT.exists(), reason="roiwatch-agent is not installed"),
     pytest.mark.skipif(not VIDEO.exists(), reason="vtest.avi is missing (scripts/setup)"),
 ]
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    """A real mosquitto on 127.0.0.1."""
-    server = Mosquitto()
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture
