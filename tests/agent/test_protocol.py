@@ -58,9 +58,7 @@ def payload(cfg: Any) -> bytes:
 
 def circle(n: int, r: float = 0.4) -> list[list[float]]:
     """A convex polygon of n points (simple, non-zero area)."""
-    return [
-        [0.5 + r * np.cos(2 * np.pi * i / n), 0.5 + r * np.sin(2 * np.pi * i / n)] for i in range(n)
-    ]
+    return [[0.5 + r * np.cos(2 * np.pi * i / n), 0.5 + r * np.sin(2 * np.pi * i / n)] for i in range(n)]
 
 
 def refused(code: str, fn: Any, *args: Any, match: str | None = None, **kwargs: Any) -> str:
@@ -388,8 +386,6 @@ def test_huge_config_payload_is_refused_before_parsing() -> None:
     assert elapsed < 0.5, f"took {elapsed:.2f} s: the size must be checked before JSON parsing"
 
 
-
-
 DEEP_CONFIG = "[" * 32000 + "]" * 32000  # 64000 bytes: within the config size limit
 DEEP_SMALL = "[" * 2000 + "]" * 2000  # 4000 bytes: within the status/announce size limit
 
@@ -397,12 +393,8 @@ DEEP_SMALL = "[" * 2000 + "]" * 2000  # 4000 bytes: within the status/announce s
 @pytest.mark.parametrize(
     ("parse", "wire"),
     [
-        pytest.param(
-            p.parse_config, DEEP_CONFIG, id="parse_config"
-        ),
-        pytest.param(
-            p.parse_status, DEEP_SMALL, id="parse_status"
-        ),
+        pytest.param(p.parse_config, DEEP_CONFIG, id="parse_config"),
+        pytest.param(p.parse_status, DEEP_SMALL, id="parse_status"),
         pytest.param(
             p.parse_announce,
             DEEP_SMALL,
@@ -435,9 +427,7 @@ def test_validate_config_refuses_non_object() -> None:
 
 def test_validate_points_returns_floats() -> None:
     assert p.validate_points(((0, 0), (1, 0), (1, 1))) == [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
-    assert all(
-        isinstance(c, float) for pt in p.validate_points([[0, 0], [1, 0], [1, 1]]) for c in pt
-    )
+    assert all(isinstance(c, float) for pt in p.validate_points([[0, 0], [1, 0], [1, 1]]) for c in pt)
 
 
 @pytest.mark.parametrize(
