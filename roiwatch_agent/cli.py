@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dumb = roles.add_parser("dumb", parents=[common], help="capture and publish JPEG pictures only")
     dumb.add_argument("--camera", required=True, type=_camera_id)
-    dumb.add_argument("--source", required=True)
+    dumb.add_argument(
+        "--source",
+        required=True,
+        help="device index, video file, stream URL, or - for an MJPEG stream on stdin (forwarded as is)",
+    )
     dumb.add_argument("--fps", type=_fps, default=protocol.DEFAULT_FPS)
     dumb.add_argument(
         "--width", type=int, default=640, help="downscale pictures to this width (0: as captured)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -139,11 +140,12 @@ def recorder(broker: Mosquitto) -> Iterator[Recorder]:
 class AgentProcess:
     """A real ``roiwatch-agent`` process (python -m roiwatch_agent.cli)."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
+    def __init__(self, args: list[str], log: Path, stdin: int = subprocess.DEVNULL) -> None:
         self.log = log
         self._log_file = log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "roiwatch_agent.cli", *args],
+            stdin=stdin,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             cwd=REPO,
@@ -163,6 +165,9 @@ class AgentProcess:
         return sorted(c for s in servers for c in children_of(s))
 
     def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.stdin:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -221,11 +226,13 @@ def pid_alive(pid: int) -> bool:
 def start_agent(broker: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
     agents: list[AgentProcess] = []
 
-    def start(role: str, *args: str, name: str | None = None) -> AgentProcess:
+    def start(
+        role: str, *args: str, name: str | None = None, stdin: int = subprocess.DEVNULL
+    ) -> AgentProcess:
         n = len(agents)
         extra = [] if role == "dumb" else ["--state-dir", str(tmp_path / f"state{n}")]
         agent = AgentProcess(
-            [role, "--broker", broker.url, *extra, *args], tmp_path / f"{name or role}{n}.log"
+            [role, "--broker", broker.url, *extra, *args], tmp_path / f"{name or role}{n}.log", stdin
         )
         agents.append(agent)
         return agent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -117,3 +118,42 @@ def test_two_analyzers_split_cameras_by_shard(recorder, start_agent):
     assert wait_until(
         lambda: sorted(len(a.detector_pids()) for a in analyzers) == sorted([len(first), len(second)])
     )
+
+
+def _jpegs(vtest, n=40, width=320):
+    cap = cv2.VideoCapture(str(vtest))
+    out = []
+    for _ in range(n):
+        _, frame = cap.read()
+        frame = cv2.resize(frame, (width, width * 3 // 4))
+        out.append(cv2.imencode(".jpg", frame)[1].tobytes())
+    cap.release()
+    return out
+
+
+def test_mjpeg_on_stdin_is_forwarded_without_opencv(recorder, start_agent, vtest):
+    import subprocess
+
+    jpegs = _jpegs(vtest)
+    agent = start_agent("dumb", "--camera", CAM, "--source", "-", "--fps", "5", stdin=subprocess.PIPE)
+    recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online")
+    # Junk between pictures (as a camera tool may print) must not break the stream.
+    agent.proc.stdin.write(b"garbage" + b"".join(jpegs[:5]) + b"\xff\xd8 truncated")
+    agent.proc.stdin.flush()
+    first = recorder.wait_for(TOPICS.frame(CAM), timeout=10)
+    assert first.payload in jpegs[:5]  # forwarded byte for byte
+    t0 = time.monotonic()
+    for j in jpegs[5:]:  # 35 pictures in ~1.2 s: only about 5 a second may go out
+        agent.proc.stdin.write(j)
+        agent.proc.stdin.flush()
+        time.sleep(0.035)
+    time.sleep(1.0)
+    sent = recorder.on_topic(TOPICS.frame(CAM), after=t0)
+    assert 5 <= len(sent) <= 14, len(sent)
+    assert all(m.payload in jpegs for m in sent)
+    maps = Path(f"/proc/{agent.proc.pid}/maps").read_text()
+    assert "cv2" not in maps and "numpy" not in maps  # the light path loads no OpenCV
+    t1 = time.monotonic()
+    assert agent.stop() == 0
+    recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "offline", after=t1)
+    assert "Fatal" not in agent.output and "Traceback" not in agent.output
