@@ -137,6 +137,7 @@ def run(spec: DetectorSpec, control: Connection) -> None:
     # Ctrl-C reaches the whole process group; the controller decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stopping = threading.Event()
+    orphaned = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
     topics = protocol.Topics(spec.base_topic)
@@ -183,6 +184,7 @@ def run(spec: DetectorSpec, control: Connection) -> None:
                 msg = control.recv()
             except (EOFError, OSError):
                 _LOGGER.warning("Controller is gone; stopping")
+                orphaned.set()
                 stopping.set()
                 break
             if msg[0] == "stop":
@@ -200,6 +202,8 @@ def run(spec: DetectorSpec, control: Connection) -> None:
         os._exit(3)
     # Clean stop: leave no stale ON behind.
     reporter.set_rois([(roi_id, False) for roi_id, on in reporter.roi_on.items() if on])
+    if orphaned.is_set():  # nobody will restart us: say so, as the last will would have
+        reporter.set_status(protocol.STATE_OFFLINE, error="the agent process is gone")
     _flush(client, reporter)
 
 

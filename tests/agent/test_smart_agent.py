@@ -217,3 +217,13 @@ def test_disarmed_state_survives_a_broker_that_lost_everything(broker, recorder,
         fresh.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online")
     finally:
         fresh.close()
+
+
+def test_detector_does_not_outlive_a_killed_agent(recorder, start_agent, vtest):
+    agent = _running_agent(recorder, start_agent, vtest, "--loop")
+    [pid] = agent.detector_pids()
+    t0 = time.monotonic()
+    agent.proc.kill()  # the agent's main process only, as the OOM killer would
+    recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "offline", after=t0, timeout=10)
+    recorder.wait_status(CAM, state="offline", after=t0, timeout=10)
+    assert wait_until(lambda: not pid_alive(pid), timeout=10)
