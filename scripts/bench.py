@@ -242,10 +242,52 @@ def bench_restart(rounds: int) -> None:
         times.sort()
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         line("restart time", f"{statistics.median(times) * 1e3:7.0f} ms median, {p95 * 1e3:.0f} ms p95")
+        time.sleep(3)  # the last detector settles
+        parts = []
+        for pid in [agent.pid, *_descendants(agent.pid)]:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            ppid_cmd = Path(
+                f"/proc/{Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[1]}/cmdline"
+            )
+            if pid == agent.pid:
+                role = "control"
+            elif b"resource_tracker" in cmd:
+                role = "resource tracker"
+            elif b"forkserver" in ppid_cmd.read_bytes():
+                role = "detector"
+            else:
+                role = "forkserver"
+            parts.append(f"{role} {_private_kb(pid) / 1024:.0f}")
+        line("smart agent memory, private MB per process", ", ".join(parts))
     finally:
         agent.terminate()
         agent.wait(15)
         broker.close()
+
+
+def _descendants(pid: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            kids.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                int(stat.parent.name)
+            )
+        except (OSError, IndexError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        for child in kids.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _private_kb(pid: int) -> int:
+    fields = {
+        x.split(":")[0]: int(x.split()[1])
+        for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    }
+    return fields["Private_Clean"] + fields["Private_Dirty"]
 
 
 def _dumb_agent(broker: Mosquitto, source: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
