@@ -55,6 +55,7 @@ class CameraController:
         self.config: dict[str, Any] | None = store.load(camera_id)
         self.armed = store.load_armed(camera_id)
         self.error: str | None = None
+        self._changed = False  # inputs changed what detection should be; tick() applies it once
         if self.config is not None:
             _LOGGER.info("Camera %s: using cached config revision %s", camera_id, self.config["revision"])
 
@@ -66,7 +67,7 @@ class CameraController:
             self.config = None
             self.error = None
             self.store.delete(self.camera_id)
-            self._apply()
+            self._changed = True
             return
         try:
             config = protocol.parse_config(payload, expected_camera_id=self.camera_id)
@@ -91,7 +92,7 @@ class CameraController:
         self.config = config
         self.error = None
         self.store.save(config)
-        self._apply()
+        self._changed = True
 
     def on_armed(self, payload: bytes) -> None:
         try:
@@ -104,7 +105,7 @@ class CameraController:
         _LOGGER.info("Camera %s: detection %s", self.camera_id, "armed" if armed else "disarmed")
         self.armed = armed
         self.store.save_armed(self.camera_id, armed)
-        self._apply()
+        self._changed = True
 
     def _refuse(self, error: str) -> None:
         running = self.config["revision"] if self.config else None
@@ -153,10 +154,13 @@ class CameraController:
             self._publish_stopped()
 
     def start(self) -> None:
-        """Start from the cached state (before the broker has said anything)."""
-        self._apply()
+        """Start from the cached state (before the broker has said anything), at the next tick."""
+        self._changed = True
 
     def tick(self) -> None:
+        if self._changed:
+            self._changed = False
+            self._apply()
         self.supervisor.tick()
 
     def close(self) -> None:

@@ -96,15 +96,26 @@ class ControlLoop:
             ctl.start()
         return ctl
 
+    def _waiting_messages(self) -> list[tuple[str, str, bytes]]:
+        """Every message waiting (after up to 0.1 s for the first).
+
+        Controllers act on them together in tick(): a burst (retained config and armed at
+        connect, quick edits in HA) costs one restart, not one each.
+        """
+        batch: list[tuple[str, str, bytes]] = []
+        try:
+            batch.append(self.inbox.get(timeout=0.1))
+            while True:
+                batch.append(self.inbox.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
     def run(self, stop: threading.Event) -> None:
         connect_async(self.client, self.settings.broker)
         try:
             while not stop.is_set():
-                try:
-                    camera_id, leaf, payload = self.inbox.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-                else:
+                for camera_id, leaf, payload in self._waiting_messages():
                     if leaf == _CONNECTED:
                         for ctl in self.controllers.values():
                             ctl.resync()

@@ -227,3 +227,19 @@ def test_detector_does_not_outlive_a_killed_agent(recorder, start_agent, vtest):
     recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "offline", after=t0, timeout=10)
     recorder.wait_status(CAM, state="offline", after=t0, timeout=10)
     assert wait_until(lambda: not pid_alive(pid), timeout=10)
+
+
+def test_a_burst_of_revisions_restarts_detection_once(recorder, start_agent, vtest):
+    agent = _running_agent(recorder, start_agent, vtest, "--loop")
+    t0 = time.monotonic()
+    for rev in range(2, 7):  # quick edits in HA: five revisions in a row
+        recorder.publish(TOPICS.config(CAM), make_config(CAM, rev, [roi("walk", WALKWAY, off_delay=rev)]))
+    recorder.wait_status(CAM, state="running", revision=6, after=t0)
+    time.sleep(1)
+    started = {
+        protocol.parse_status(m.payload)["revision"]
+        for m in recorder.on_topic(TOPICS.status(CAM), after=t0)
+        if protocol.parse_status(m.payload)["state"] == "starting"
+    }
+    assert 6 in started and len(started) <= 2, started  # the last one, perhaps one in between
+    assert len(agent.detector_pids()) == 1
