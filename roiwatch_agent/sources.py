@@ -112,16 +112,11 @@ class MqttPictureSource:
         self._cond = threading.Condition()
         self._latest: bytes | None = None
         self._on_bad = on_bad_picture
-        self.received = 0
-        self.dropped = 0
 
     def put(self, payload: bytes) -> None:
         """Called from the MQTT thread: keep only the newest picture."""
         with self._cond:
-            if self._latest is not None:
-                self.dropped += 1
             self._latest = payload
-            self.received += 1
             self._cond.notify()
 
     def frames(self, should_stop: Callable[[], bool]) -> Iterator[Frame]:
