@@ -9,7 +9,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
 
-from . import issues
+from . import issues, registry
 from .const import BASE_TOPIC, CONF_CAMERA_ID, DOMAIN
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator, entity_layout
 from .protocol import Topics
@@ -29,6 +29,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> 
     """Set up a camera: subscribe to its topics, publish its config, add its entities."""
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_available")
+    # Before any entity is added: entities of 0.1.0 and of removed regions.
+    registry.async_adopt_registry(hass, entry)
+    registry.async_remove_stale_regions(hass, entry)
     coordinator = RoiWatchCoordinator(hass, entry)
     coordinator.async_register_device()
     entry.runtime_data = coordinator

@@ -16,6 +16,7 @@ from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 from .entity import RoiWatchEntity
 from .protocol import DETECT_MOTION
 from .publisher import roi_subentries
+from .registry import roi_key
 
 PARALLEL_UPDATES = 0
 
@@ -25,11 +26,17 @@ async def async_setup_entry(
     entry: RoiWatchConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the camera's binary sensors, each region's to its subentry."""
+    """Add the camera's binary sensors, one per region among them."""
     coordinator = entry.runtime_data
-    async_add_entities([DetectedBinarySensor(coordinator), ConfigAppliedBinarySensor(coordinator)])
-    for subentry in roi_subentries(entry):
-        async_add_entities([RoiBinarySensor(coordinator, subentry)], config_subentry_id=subentry.subentry_id)
+    # Region sensors are added to the entry, not to their region's subentry: the camera's one
+    # device lists them all, and a device may belong to one subentry only (registry.py says why).
+    async_add_entities(
+        [
+            DetectedBinarySensor(coordinator),
+            ConfigAppliedBinarySensor(coordinator),
+            *(RoiBinarySensor(coordinator, subentry) for subentry in roi_subentries(entry)),
+        ]
+    )
 
 
 class _DetectionBinarySensor(RoiWatchEntity, BinarySensorEntity):
@@ -66,7 +73,7 @@ class RoiBinarySensor(_DetectionBinarySensor):
 
     def __init__(self, coordinator: RoiWatchCoordinator, subentry: ConfigSubentry) -> None:
         """Initialise from the region's subentry; its id is the region id on the wire."""
-        super().__init__(coordinator, f"roi_{subentry.subentry_id}")
+        super().__init__(coordinator, roi_key(subentry.subentry_id))
         self.roi_id = subentry.subentry_id
         motion = subentry.data[CONF_DETECT] == DETECT_MOTION
         self._attr_device_class = (

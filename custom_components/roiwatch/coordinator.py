@@ -112,13 +112,17 @@ class RoiWatchCoordinator:
         self._watched_revision: int | None = None
         self._was_available: bool | None = None
         self._sw_version: str | None = None
+        self._device_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     @callback
     def async_register_device(self) -> None:
         """Create (or update) the camera's device before any message can name its version."""
-        dr.async_get(self.hass).async_get_or_create(config_entry_id=self.entry.entry_id, **self.device_info)
+        device = dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.entry.entry_id, **self.device_info
+        )
+        self._device_id = device.id
 
     async def async_start(self) -> None:
         """Load the revision, subscribe to the camera's topics and publish its config."""
@@ -391,6 +395,5 @@ class RoiWatchCoordinator:
         if not version or version == self._sw_version:
             return
         self._sw_version = version
-        registry = dr.async_get(self.hass)
-        if device := registry.async_get_device(identifiers={(DOMAIN, self.camera_id)}):
-            registry.async_update_device(device.id, sw_version=version)
+        if self._device_id is not None:
+            dr.async_get(self.hass).async_update_device(self._device_id, sw_version=version)

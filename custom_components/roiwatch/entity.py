@@ -6,6 +6,7 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity
 
 from .coordinator import RoiWatchCoordinator
+from .registry import unique_id
 
 
 class RoiWatchEntity(Entity):
@@ -17,7 +18,7 @@ class RoiWatchEntity(Entity):
     def __init__(self, coordinator: RoiWatchCoordinator, key: str) -> None:
         """Initialise the entity; ``key`` makes its unique id within the camera."""
         self.coordinator = coordinator
-        self._attr_unique_id = f"{coordinator.camera_id}_{key}"
+        self._attr_unique_id = unique_id(coordinator.camera_id, key)
         self._attr_device_info = coordinator.device_info
 
     async def async_added_to_hass(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
@@ -42,6 +43,23 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/roiwatch in every test."""
+
+
+# What Home Assistant logs when an integration uses an API that a later release removes.
+DEPRECATION_MARKERS = ("will stop working", "deprecated", "Detected that custom integration 'roiwatch'")
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecation(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Warnings are failures: the next Home Assistant change is caught here, not by users."""
+    yield
+    found = [
+        f"{r.name}: {r.getMessage()}"
+        for when in ("setup", "call", "teardown")
+        for r in caplog.get_records(when)
+        if r.levelno >= logging.WARNING and any(m in r.getMessage() for m in DEPRECATION_MARKERS)
+    ]
+    assert not found, "Home Assistant reported a deprecated use:\n" + "\n".join(found)
 
 
 @pytest.fixture(autouse=True)

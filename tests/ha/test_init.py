@@ -23,13 +23,12 @@ from custom_components.roiwatch.const import (
     CONF_OFF_DELAY,
     CONF_POINTS,
     CONF_SENSITIVITY,
-    DOMAIN,
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.protocol import build_config, config_content
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry
-from .helpers import published, published_configs
+from .helpers import camera_device, published, published_configs
 
 STORAGE_KEY = "roiwatch.{}"
 
@@ -181,8 +180,8 @@ async def test_region_added_renamed_deleted(
     )
     await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.porch_lawn") is not None
-    registry_entry = entity_registry.async_get("binary_sensor.porch_lawn")
-    assert registry_entry.config_subentry_id == "ROI3"
+    lawn_device = entity_registry.async_get("binary_sensor.porch_lawn").device_id
+    assert lawn_device == camera_device(hass, loaded_entry.entry_id).id
     config = published_configs(mqtt_mock)[-1]
     assert [r["id"] for r in config["rois"]] == [ROI_PERSON, ROI_MOTION, "ROI3"]
     assert config["revision"] == 2
@@ -214,7 +213,7 @@ async def test_reconfigure_kind_updates_device_and_config(
         loaded_entry, title="Back door", data={**loaded_entry.data, CONF_KIND: "dumb"}
     )
     await hass.async_block_till_done()
-    device = device_registry.async_get_device(identifiers={(DOMAIN, CAMERA_ID)})
+    device = camera_device(hass, loaded_entry.entry_id)
     assert device.model == "Dumb camera"
     assert device.name == "Back door"
     assert published_configs(mqtt_mock)[-1]["kind"] == "dumb"
