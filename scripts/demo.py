@@ -42,6 +42,7 @@ RUN = ROOT / "demo" / "run"
 LOGS = RUN / "logs"
 HA_CONFIG = RUN / "ha-config"
 VENV_BIN = ROOT / ".venv" / "bin"
+HA_NEWEST = ROOT / "scripts" / "ha-newest"  # runs a command in the Python 3.14 root of the newest HA
 VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
 BLUEPRINT = ROOT / "blueprints" / "automation" / "roiwatch" / "notify_person_in_roi.yaml"
 BROWSER_TEST = ROOT / "tests" / "browser" / "ui.test.mjs"
@@ -442,12 +443,34 @@ class HomeAssistant:
         for step in steps:
             if result["type"] != "form":
                 break
-            result = await self.request("POST", f"{base}/{result['flow_id']}", step)
+            answer = {**form_defaults(result.get("data_schema") or []), **step}
+            result = await self.request("POST", f"{base}/{result['flow_id']}", answer)
             if result["type"] == "form" and result.get("errors"):
                 raise DemoError(f"{base} form {result['step_id']} refused {step}: {result['errors']}")
         if result["type"] not in ("create_entry", "abort"):
             raise DemoError(f"{base} ended on {result['type']} {result.get('step_id')}: {result}")
         return dict(result)
+
+
+def form_defaults(schema: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a form holds before the user types anything, as the frontend fills it in.
+
+    Defaults, unticked required check boxes, the first option of a required list, and the same
+    for collapsed sections (sent as
+    nested objects, e.g. the MQTT broker form's "other_settings" since Home Assistant 2026).
+    """
+    values: dict[str, Any] = {}
+    for item in schema:
+        if item.get("type") == "expandable":
+            values[item["name"]] = form_defaults(item.get("schema", []))
+        elif "default" in item:
+            values[item["name"]] = item["default"]
+        elif item.get("required") and "boolean" in (selector := item.get("selector") or {}):
+            values[item["name"]] = False
+        elif item.get("required") and (options := (selector.get("select") or {}).get("options")):
+            first = options[0]
+            values[item["name"]] = first["value"] if isinstance(first, dict) else first
+    return values
 
 
 # --------------------------------------------------------------------------- what HA reports
@@ -553,7 +576,9 @@ class Demo:
         self.processes.start(
             "homeassistant",
             [
-                str(VENV_BIN / "hass"),
+                # The newest Home Assistant, as a person trying RoiWatch today installs it.
+                str(HA_NEWEST),
+                "hass",
                 "-c",
                 str(HA_CONFIG),
                 "--skip-pip",
@@ -603,6 +628,7 @@ class Demo:
         log(f"onboarded: user {USERNAME!r} created, onboarding finished")
         await ha.connect()
         await self.wait_running(ha)
+        await self.confirm_http_config(ha)
         await ha.subscribe(self.report.on_event, "subscribe_events", event_type="state_changed")
         await ha.subscribe(self.on_registry_event, "subscribe_events", event_type="entity_registry_updated")
         await ha.subscribe(self.on_notifications, "persistent_notification/subscribe")
@@ -647,6 +673,17 @@ class Demo:
                 )
         await self.refresh_watched(ha)
         await self.remove_onboarding_extras(ha)
+
+    async def confirm_http_config(self, ha: HomeAssistant) -> None:
+        """Keep the demo's HTTP settings (loopback only), as the "Confirm" button does.
+
+        Since Home Assistant 2026.8 the http: settings of configuration.yaml are a trial that
+        reverts after a few minutes unless confirmed.
+        """
+        config = await ha.call("http/config")
+        if config.get("pending"):
+            await ha.call("http/config/promote")
+            log("HTTP settings (127.0.0.1 only) confirmed")
 
     async def remove_onboarding_extras(self, ha: HomeAssistant) -> None:
         """Onboarding adds a few integrations (weather, radio, TTS, shopping list): remove them.

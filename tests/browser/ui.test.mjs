@@ -50,6 +50,32 @@ async function pictureLoaded(img) {
   return handle.evaluate((el) => ({ width: el.naturalWidth, height: el.naturalHeight, src: el.src }));
 }
 
+/** The picture an entity row's badge shows (a thumbnail drawn as the badge's background). */
+async function badgePicture(entityId) {
+  const background = await page.waitForFunction(
+    (id) => {
+      const find = (root) => {
+        for (const el of root.querySelectorAll('*')) {
+          if (el.tagName === 'STATE-BADGE' && el.style.backgroundImage.includes(id)) return el.style.backgroundImage;
+          const inner = el.shadowRoot && find(el.shadowRoot);
+          if (inner) return inner;
+        }
+        return null;
+      };
+      return find(document);
+    },
+    entityId,
+    { timeout: 60_000 },
+  );
+  const src = (await background.jsonValue()).match(/url\("?(.*?)"?\)/)[1];
+  return page.evaluate(async (url) => {
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    return { width: img.naturalWidth, height: img.naturalHeight };
+  }, src);
+}
+
 async function openDevice(name) {
   await page.goto(`${HA_URL}/config/devices/dashboard`);
   await visible(page.getByText(name, { exact: true })).click();
@@ -114,15 +140,18 @@ test('RoiWatch in the Home Assistant UI', { skip }, async (t) => {
     await page.getByRole('checkbox', { name: /keep me logged in/i }).check();
     await page.keyboard.press('Enter');
     await visible(page.getByText('Settings', { exact: true })).waitFor();
-    assert.match(page.url(), /\/lovelace/);
+    // The default dashboard: /lovelace up to 2026.7, the new overview (/home) since.
+    assert.match(page.url(), /\/(lovelace|home)/);
   });
 
   await t.test('the dashboard shows both cameras, their regions and pictures', async () => {
+    // The overview lists devices in no area (as the demo's cameras are) under "Devices".
+    await page.goto(`${HA_URL}/home/other-devices`);
     for (const text of ['Porch', 'Gate', ...REGIONS, 'Path']) {
       await visible(page.getByText(text, { exact: true })).waitFor();
     }
-    const porch = await pictureLoaded(visible(page.locator('img[src*="image.porch_last_detection"]')));
-    const gate = await pictureLoaded(visible(page.locator('img[src*="image.gate_last_detection"]')));
+    const porch = await badgePicture('image.porch_last_detection');
+    const gate = await badgePicture('image.gate_last_detection');
     assert.equal(porch.width, 768, 'the smart camera sends full-size snapshots');
     assert.equal(gate.width, 640, 'the dumb camera sends 640-pixel frames');
     await shot('dashboard.png');
@@ -159,16 +188,13 @@ test('RoiWatch in the Home Assistant UI', { skip }, async (t) => {
     for (let n = 2; (await entityRow(sensorsCard(), name).count()) > 0; n++) name = `${NEW_REGION.name} ${n}`;
 
     await page.goto(`${HA_URL}/config/integrations/integration/roiwatch`);
-    const entryRow = visible(
-      page.locator('ha-md-list-item').filter({ hasText: CAMERA }).filter({ hasNotText: 'Region -' }),
-    );
-    await entryRow.getByRole('button', { name: 'Menu' }).click();
-    const addRegion = visible(page.getByText('Add region', { exact: true }));
-    await addRegion.waitFor();
-    await visible(page.getByText('Delete', { exact: true })).waitFor();
-    await page.waitForTimeout(500); // the menu fades in
+    // "Add region" heads the integration's page and asks which camera.
+    await visible(page.getByRole('button', { name: 'Add region' })).click();
+    const camera = visible(page.locator('dialog-pick-config-entry').getByText(CAMERA, { exact: true }));
+    await camera.waitFor();
+    await page.waitForTimeout(500); // the dialog fades in
     await shot('add-region-menu.png');
-    await addRegion.click();
+    await camera.click();
 
     await visible(page.getByText('Add a region', { exact: true })).waitFor();
     await visible(page.getByRole('textbox', { name: /^Name/ })).fill(name);
@@ -182,7 +208,7 @@ test('RoiWatch in the Home Assistant UI', { skip }, async (t) => {
     await visible(page.getByRole('button', { name: /finish/i })).click();
 
     // The new region is listed under the camera's entry ...
-    await visible(page.locator('ha-md-list-item').filter({ hasText: name })).waitFor();
+    await visible(page.getByText(name, { exact: true })).waitFor();
     // ... and its entity appears on the device page and reports a state once the agent runs
     // the new configuration revision.
     await openDevice(CAMERA);
