@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from roiwatch_agent import protocol
+from roiwatch_agent import __version__, protocol
 
 from .conftest import REPO, TOPICS, vtest_jpegs
 
@@ -60,6 +60,8 @@ def test_dumb_install_is_small_and_streams_mjpeg_from_stdin(dumb_venv, recorder,
     assert installed == {"roiwatch-agent", "paho-mqtt", "voluptuous"}
     size_mb = sum(f.stat().st_size for f in dumb_venv.rglob("*") if f.is_file()) / 1e6
     print(f"dumb-camera venv: {size_mb:.1f} MB")
+    version = subprocess.run([dumb_venv / "bin/roiwatch-agent", "--version"], capture_output=True, text=True)
+    assert version.stdout.strip() == __version__, version.stderr
 
     jpegs = vtest_jpegs(vtest, n=15)
     agent = start_agent(
