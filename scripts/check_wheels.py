@@ -61,16 +61,16 @@ def download(requirements: list[str], platform: str) -> tuple[bool, str]:
         errors = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "ERROR" in line]
         return False, (errors or ["pip download failed"])[0].replace("ERROR: ", "")
     wheels = re.findall(r"(?:Saved|File was already downloaded) .*/([^/\s]+\.whl)", proc.stdout)
-    names = {re.sub(r"-(py|cp)\d.*", "", w).replace("_", "-") for w in wheels}
-    binary = sorted(w.split("-")[0] for w in wheels if not w.endswith("-none-any.whl"))
-    return True, f"{len(names)} wheels ({'binary: ' + ', '.join(binary) if binary else 'all pure Python'})"
+    # name version, and a * for a binary wheel (the others are pure Python)
+    taken = sorted(" ".join(w.split("-")[:2]) + ("" if w.endswith("-none-any.whl") else "*") for w in wheels)
+    return True, ", ".join(taken)
 
 
 def main() -> int:
     jobs = [(role, platform, reqs) for role, reqs, platforms in roles() for platform in platforms]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda job: download(job[2], job[1]), jobs))
-    print(f"Python {PYTHON} wheels, per role and platform (pip download --only-binary=:all:):")
+    print(f"CPython {PYTHON} wheels per role and platform (pip download --only-binary=:all:; * binary):")
     print(f"{'role':<18} {'platform':<29} result")
     for (role, platform, _reqs), (ok, what) in zip(jobs, results, strict=True):
         print(f"{role:<18} {platform:<29} {'ok' if ok else 'FAILED'}: {what}")

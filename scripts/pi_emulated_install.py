@@ -337,7 +337,9 @@ def main() -> int:
         results[arch] = {"debootstrap_s": boot and round(boot), "install_s": round(seconds),
                          "venv_mb": size, "smoke_s": round(smoke)}
         say(f"{arch}: passed: {results[arch]}")
-    (WORK / "result.json").write_text(json.dumps(results, indent=2))
+    saved = WORK / "result.json"  # the last result of each root, for the README
+    earlier = json.loads(saved.read_text()) if saved.exists() else {}
+    saved.write_text(json.dumps({**earlier, **results}, indent=2))
     print(f"\n{'root':<7} {'debootstrap':>12} {'pip install':>12} {'venv':>8} {'smoke test':>11}")
     for arch, r in results.items():
         boot = f"{r['debootstrap_s']} s" if r["debootstrap_s"] else "cached"
