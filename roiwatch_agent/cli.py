@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.role != "dumb" or args.source != STDIN:  # all but MJPEG on stdin use OpenCV
-        what = f"roiwatch-agent {args.role}" + (" with a camera or file" if args.role == "dumb" else "")
-        if missing := missing_detection_deps(what):
+        reading = " reading a camera, file or stream" if args.role == "dumb" else ""
+        if missing := missing_detection_deps(f"roiwatch-agent {args.role}{reading}"):
             _LOGGER.error("%s", missing)
             return EXIT_MISSING_DEPS
 
