@@ -8,6 +8,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -17,6 +18,12 @@ _LOGGER = logging.getLogger(__name__)
 
 PASSWORD_ENV = "ROIWATCH_MQTT_PASSWORD"  # noqa: S105 - a variable name, not a password
 KEEPALIVE = 10  # seconds; short so a dead peer is noticed within seconds
+# Seconds between reconnect tries: at most 2, so every role reports its state within a few
+# seconds of a broker restart (a home broker restarts on every HA OS update).
+RECONNECT_DELAY = (1, 2)
+# A broker that refuses our login will not change its mind in 2 s: try again only this often.
+LOGIN_REFUSED_DELAY = 30
+_LOGIN_REFUSED = ("Bad user name or password", "Not authorized")
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,30 @@ def make_client(
             client.tls_insecure_set(True)
     if will:
         client.will_set(will[0], will[1], qos=1, retain=True)
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.reconnect_delay_set(*RECONNECT_DELAY)
     # Large pictures must not be dropped on the floor by a tiny queue.
     client.max_queued_messages_set(1000)
     client.enable_logger(logging.getLogger("roiwatch_agent.mqtt"))
     return client
+
+
+def connection_accepted(client: mqtt.Client, settings: BrokerSettings, reason: Any) -> bool:
+    """For ``on_connect``: whether the broker took us; logs a refusal and paces the retries."""
+    if not reason.is_failure:
+        client.reconnect_delay_set(*RECONNECT_DELAY)
+        return True
+    if reason.getName() in _LOGIN_REFUSED:
+        client.reconnect_delay_set(LOGIN_REFUSED_DELAY, LOGIN_REFUSED_DELAY)
+        _LOGGER.error(
+            "Broker %s refused the connection: %s (check the user name, password and ACL); "
+            "trying again every %d s",
+            settings.redacted_url,
+            reason,
+            LOGIN_REFUSED_DELAY,
+        )
+    else:
+        _LOGGER.error("Broker %s refused the connection: %s", settings.redacted_url, reason)
+    return False
 
 
 def disconnect_gracefully(client: mqtt.Client, timeout: float = 2.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
@@ -12,8 +13,27 @@ from pathlib import Path
 
 from . import __version__, protocol
 from .broker import PASSWORD_ENV, parse_broker_url
+from .dumb import STDIN
 
 _LOGGER = logging.getLogger("roiwatch_agent")
+# pip's [detect] extra: OpenCV and numpy, for detection and for capturing from a camera or file.
+DETECTION_MODULES = ("cv2", "numpy")
+EXIT_MISSING_DEPS = 3  # the systemd unit does not restart on it: a restart cannot install anything
+
+
+def missing_detection_deps(role: str) -> str | None:
+    """One line saying what to install, if this role needs OpenCV and numpy and they are missing.
+
+    Only looked up, not imported: the dumb camera on stdin must stay light.
+    """
+    missing = [m for m in DETECTION_MODULES if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    pip = Path(sys.executable).parent / "pip"
+    return (
+        f"{role} needs OpenCV and numpy ({', '.join(missing)} not installed): "
+        f'install them with `{pip} install ".[detect]"` in the roiwatch source folder'
+    )
 
 
 def _camera_id(value: str) -> str:
@@ -113,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         _LOGGER.error("%s", err)
         return 2
+
+    if args.role != "dumb" or args.source != STDIN:  # all but MJPEG on stdin use OpenCV
+        reading = " reading a camera, file or stream" if args.role == "dumb" else ""
+        if missing := missing_detection_deps(f"roiwatch-agent {args.role}{reading}"):
+            _LOGGER.error("%s", missing)
+            return EXIT_MISSING_DEPS
 
     stop = threading.Event()
 

@@ -16,7 +16,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from . import protocol
-from .broker import connect_async, disconnect_gracefully, make_client
+from .broker import connect_async, connection_accepted, disconnect_gracefully, make_client
 from .camera_control import CameraController, DetectionSettings
 from .config_store import ConfigStore
 
@@ -63,8 +63,7 @@ class ControlLoop:
     # ---- MQTT thread --------------------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            _LOGGER.error("Broker %s refused the connection: %s", self.settings.broker.redacted_url, reason)
+        if not connection_accepted(client, self.settings.broker, reason):
             return
         _LOGGER.info("Connected to %s", self.settings.broker.redacted_url)
         for topic in self.subscriptions():
@@ -74,7 +73,7 @@ class ControlLoop:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            _LOGGER.warning("Lost the broker (%s); reconnecting with backoff", reason)
+            _LOGGER.warning("Lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parsed = self.topics.parse(msg.topic)

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from . import protocol
-from .broker import BrokerSettings, connect_async, make_client
+from .broker import BrokerSettings, connect_async, connection_accepted, make_client
 from .pipeline import Pipeline
 from .sources import MqttPictureSource, SourceError, VideoSource
 
@@ -164,7 +164,7 @@ def run(spec: DetectorSpec, control: Connection) -> None:
         pictures = MqttPictureSource(float(spec.config["fps"]), on_bad_picture)
 
     def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
+        if not connection_accepted(client, spec.broker, reason):
             return
         reporter.publish_all()
         if pictures is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from . import protocol
-from .broker import BrokerSettings, connect_async, disconnect_gracefully, make_client
+from .broker import BrokerSettings, connect_async, connection_accepted, disconnect_gracefully, make_client
 from .mjpeg import split_jpegs
 
 STDIN = "-"
@@ -65,8 +65,7 @@ class DumbCamera:
         self.client.on_message = self._on_message
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            _LOGGER.error("Broker %s refused the connection: %s", self.broker.redacted_url, reason)
+        if not connection_accepted(client, self.broker, reason):
             return
         cam = self.camera_id
         client.subscribe([(self.topics.armed(cam), 1), (self.topics.config(cam), 1)])

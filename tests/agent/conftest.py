@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -140,15 +141,22 @@ def recorder(broker: Mosquitto) -> Iterator[Recorder]:
 class AgentProcess:
     """A real ``roiwatch-agent`` process (python -m roiwatch_agent.cli)."""
 
-    def __init__(self, args: list[str], log: Path, stdin: int = subprocess.DEVNULL) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log: Path,
+        stdin: int = subprocess.DEVNULL,
+        command: tuple[str, ...] | None = None,
+    ) -> None:
+        """``command``: an installed ``roiwatch-agent`` (run outside the source tree) instead of this one."""
         self.log = log
         self._log_file = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "roiwatch_agent.cli", *args],
+            [*(command or (sys.executable, "-m", "roiwatch_agent.cli")), *args],
             stdin=stdin,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
-            cwd=REPO,
+            cwd=REPO if command is None else log.parent,
             start_new_session=True,  # our own process group, like a systemd service
         )
 
@@ -227,12 +235,16 @@ def start_agent(broker: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., Age
     agents: list[AgentProcess] = []
 
     def start(
-        role: str, *args: str, name: str | None = None, stdin: int = subprocess.DEVNULL
+        role: str,
+        *args: str,
+        name: str | None = None,
+        stdin: int = subprocess.DEVNULL,
+        command: tuple[str, ...] | None = None,
     ) -> AgentProcess:
         n = len(agents)
         extra = [] if role == "dumb" else ["--state-dir", str(tmp_path / f"state{n}")]
         agent = AgentProcess(
-            [role, "--broker", broker.url, *extra, *args], tmp_path / f"{name or role}{n}.log", stdin
+            [role, "--broker", broker.url, *extra, *args], tmp_path / f"{name or role}{n}.log", stdin, command
         )
         agents.append(agent)
         return agent
@@ -264,6 +276,18 @@ def roi(
 # vtest.avi: people walk on the pavement in the lower two thirds; the top band is buildings.
 WALKWAY = [[0.0, 0.35], [1.0, 0.35], [1.0, 1.0], [0.0, 1.0]]
 ROOFTOPS = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.12], [0.0, 0.12]]
+
+
+def vtest_jpegs(vtest: Path, n: int = 40, width: int = 320) -> list[bytes]:
+    """The first ``n`` frames of the video as JPEGs, as a camera's MJPEG stream carries them."""
+    cap = cv2.VideoCapture(str(vtest))
+    out = []
+    for _ in range(n):
+        _, frame = cap.read()
+        frame = cv2.resize(frame, (width, width * 3 // 4))
+        out.append(cv2.imencode(".jpg", frame)[1].tobytes())
+    cap.release()
+    return out
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:

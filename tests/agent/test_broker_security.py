@@ -168,6 +168,9 @@ def test_wrong_password_is_a_clear_error_and_never_logged(secure_broker, start_a
     assert wait_until(lambda: "refused the connection" in agent.output, timeout=20), agent.output
     assert "Not authorized" in agent.output or "Bad user name or password" in agent.output
     assert SECRET not in agent.output
+    assert "trying again every 30 s" in agent.output
+    time.sleep(5)  # a broker that refused the login is not retried at the 1-2 s of a restart
+    assert agent.output.count("refused the connection") == 1, agent.output
     assert agent.proc.poll() is None  # it keeps retrying
 
 

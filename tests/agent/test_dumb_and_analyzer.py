@@ -11,7 +11,7 @@ import numpy as np
 
 from roiwatch_agent import protocol
 
-from .conftest import TOPICS, WALKWAY, make_config, roi, wait_until
+from .conftest import TOPICS, WALKWAY, make_config, roi, vtest_jpegs, wait_until
 
 CAM = "gate"
 
@@ -120,21 +120,10 @@ def test_two_analyzers_split_cameras_by_shard(recorder, start_agent):
     )
 
 
-def _jpegs(vtest, n=40, width=320):
-    cap = cv2.VideoCapture(str(vtest))
-    out = []
-    for _ in range(n):
-        _, frame = cap.read()
-        frame = cv2.resize(frame, (width, width * 3 // 4))
-        out.append(cv2.imencode(".jpg", frame)[1].tobytes())
-    cap.release()
-    return out
-
-
 def test_mjpeg_on_stdin_is_forwarded_without_opencv(recorder, start_agent, vtest):
     import subprocess
 
-    jpegs = _jpegs(vtest)
+    jpegs = vtest_jpegs(vtest)
     agent = start_agent("dumb", "--camera", CAM, "--source", "-", "--fps", "5", stdin=subprocess.PIPE)
     recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online")
     # Junk between pictures (as a camera tool may print) must not break the stream.
