@@ -109,7 +109,7 @@ class _Client:
         self.client.on_message = self._on_message
         self.received: list[Delivered] = []
         self.sessions = 0
-        """Connections made and subscribed (a broker restart makes a new one)."""
+        """Connections made and subscribed."""
         self._changed = asyncio.Event()
         self._counter = itertools.count()
         self.client.connect_async("127.0.0.1", broker.port)
@@ -150,9 +150,9 @@ class _Client:
         except TimeoutError:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
 
-    async def connected(self, sessions: int = 1) -> None:
-        """Until connected (and subscribed) for the ``sessions``-th time."""
-        await self.wait(lambda: self.sessions >= sessions, "a test client to connect")
+    async def connected(self) -> None:
+        """Until connected (and subscribed)."""
+        await self.wait(lambda: self.sessions, "a test client to connect")
 
     async def round_trip(self, qos: int = 1) -> None:
         """Publish a sentinel to ourselves and wait for it: what the broker had before is delivered."""
