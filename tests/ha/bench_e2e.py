@@ -36,7 +36,8 @@ from custom_components.roiwatch.const import (
 from tests.mqtt_broker import Mosquitto
 from tests.scene import write_scene
 
-from .test_e2e import AGENT, VIDEO, setup_real_mqtt, wait_for
+from .helpers import setup_real_mqtt, wait_for
+from .test_e2e import AGENT, VIDEO
 
 CAMERA = "benchcam"
 REGION = "binary_sensor.benchcam_walkway"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
+from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.util.async_ import get_scheduled_timer_handles
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -26,7 +27,8 @@ from custom_components.roiwatch.const import (
 )
 from tests.mqtt_broker import Mosquitto
 
-CAMERA_ID = "porch"
+from .helpers import CAMERA_ID, Agent, Recorder, setup_real_mqtt
+
 ROI_PERSON = "01JROI0PERSON0000000000001"
 ROI_MOTION = "01JROI0MOTION0000000000002"
 SQUARE = [[0.1, 0.4], [0.9, 0.4], [0.9, 1.0], [0.1, 1.0]]
@@ -123,20 +125,85 @@ def entry() -> MockConfigEntry:
 
 
 @pytest.fixture
-async def loaded_entry(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, entry: MockConfigEntry
-) -> MockConfigEntry:
-    """The camera, set up, with MQTT mocked."""
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    """A real mosquitto on 127.0.0.1 (end-to-end tests)."""
+def broker(socket_enabled: None) -> Iterator[Mosquitto]:
+    """A real mosquitto on 127.0.0.1 (the harness blocks sockets unless socket_enabled)."""
     server = Mosquitto()
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+async def recorder(broker: Mosquitto) -> AsyncIterator[Recorder]:
+    """Records every message on roiwatch/#, subscribed before HA connects."""
+    client = Recorder(broker)
+    await client.connected()
+    yield client
+    client.close()
+
+
+# HA's MQTT client waits 0.5 s before its first subscriptions, 5 s of "discovery cooldown" and
+# 10 s between reconnect attempts: right for a house, slow for 100 tests. Only the waits shrink.
+FAST_MQTT = {
+    "INITIAL_SUBSCRIBE_COOLDOWN": 0.01,
+    "SUBSCRIBE_COOLDOWN": 0.01,
+    "UNSUBSCRIBE_COOLDOWN": 0.01,
+    "DISCOVERY_COOLDOWN": 0.01,
+    "RECONNECT_INTERVAL_SECONDS": 0.1,
+}
+
+
+@pytest.fixture
+async def mqtt_entry(
+    hass: HomeAssistant,
+    broker: Mosquitto,
+    recorder: Recorder,
+    socket_enabled: None,
+    mock_hass_config: None,
+) -> AsyncIterator[MockConfigEntry]:
+    """HA's MQTT integration with its real client, connected to ``broker``.
+
+    socket_enabled: the harness blocks sockets; mock_hass_config: MQTT reads configuration.yaml.
+    """
+    with patch.multiple("homeassistant.components.mqtt.client", **FAST_MQTT):
+        entry = await setup_real_mqtt(hass, broker)
+        yield entry
+        # Closing the client's socket before the harness looks for lingering timers.
+        for camera in hass.config_entries.async_entries(DOMAIN):
+            if camera.state is ConfigEntryState.LOADED:
+                await hass.config_entries.async_unload(camera.entry_id)
+        await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def agent(hass: HomeAssistant, broker: Mosquitto, mqtt_entry: MockConfigEntry) -> AsyncIterator[Agent]:
+    """The camera's agent: a real MQTT client publishing into the broker."""
+    client = Agent(hass, broker)
+    await client.connected()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The camera, set up, on the real broker."""
+    return await set_up(hass, entry)
+
+
+@pytest.fixture
+async def mocked_entry(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The camera, set up on the harness's fake MQTT client (cases a real broker cannot make)."""
+    return await set_up(hass, entry)
+
+
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add a camera entry and set it up."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry

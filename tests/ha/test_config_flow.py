@@ -10,9 +10,9 @@ from homeassistant.config_entries import SOURCE_MQTT, SOURCE_RECONFIGURE, SOURCE
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
-from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.roiwatch.const import (
     CONF_CAMERA_ID,
@@ -26,8 +26,10 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.protocol import MAX_ROIS, ROI_ID_RE
+from tests.mqtt_broker import Mosquitto
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON, SQUARE, camera_entry, roi_subentry
+from .helpers import Agent, retained_config
 
 ANNOUNCE = json.dumps({"camera_id": CAMERA_ID, "kind": "dumb", "version": "1.2.3"})
 
@@ -47,7 +49,7 @@ def announce_info(topic: str = f"roiwatch/{CAMERA_ID}/announce", payload: Any = 
 # ------------------------------------------------------------------------------ user step
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 async def test_user_creates_camera_with_id_from_name(hass: HomeAssistant) -> None:
     """An empty camera id is derived from the name."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
@@ -65,7 +67,7 @@ async def test_user_creates_camera_with_id_from_name(hass: HomeAssistant) -> Non
     assert result["result"].unique_id == "front_porch"
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 async def test_user_explicit_camera_id(hass: HomeAssistant) -> None:
     """A typed camera id wins over the name."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
@@ -76,7 +78,7 @@ async def test_user_explicit_camera_id(hass: HomeAssistant) -> None:
     assert result["data"] == {CONF_CAMERA_ID: "cam-2", CONF_KIND: "dumb"}
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 @pytest.mark.parametrize(
     ("user_input", "errors"),
     [
@@ -107,7 +109,7 @@ async def test_user_errors_then_recover(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 async def test_user_already_configured(hass: HomeAssistant) -> None:
     """One entry per camera id."""
     camera_entry().add_to_hass(hass)
@@ -129,7 +131,7 @@ async def test_user_without_mqtt(hass: HomeAssistant) -> None:
 # ------------------------------------------------------------------------------ discovery
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 async def test_discovery_confirm_creates_camera(hass: HomeAssistant) -> None:
     """An announced camera is offered with a suggested name and its announced kind."""
     result = await hass.config_entries.flow.async_init(
@@ -156,7 +158,7 @@ async def test_discovery_confirm_creates_camera(hass: HomeAssistant) -> None:
     assert result["data"] == {CONF_CAMERA_ID: CAMERA_ID, CONF_KIND: "dumb"}
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 async def test_discovery_without_version(hass: HomeAssistant) -> None:
     """An announce without a version still works."""
     result = await hass.config_entries.flow.async_init(
@@ -168,7 +170,7 @@ async def test_discovery_without_version(hass: HomeAssistant) -> None:
     assert result["description_placeholders"]["version"] == "?"
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 @pytest.mark.parametrize(
     ("topic", "payload"),
     [
@@ -191,7 +193,7 @@ async def test_discovery_invalid(hass: HomeAssistant, topic: str, payload: str) 
     assert result["reason"] == "invalid_discovery_info"
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("mqtt_entry")
 async def test_discovery_already_configured(hass: HomeAssistant) -> None:
     """A configured camera is not offered again."""
     camera_entry().add_to_hass(hass)
@@ -202,9 +204,16 @@ async def test_discovery_already_configured(hass: HomeAssistant) -> None:
     assert result["reason"] == "already_configured"
 
 
-async def test_discovery_through_manifest_topic(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> None:
+async def test_discovery_through_manifest_topic(
+    hass: HomeAssistant, broker: Mosquitto, mqtt_entry: MockConfigEntry
+) -> None:
     """The manifest's mqtt topic makes HA start the flow from a retained announce."""
-    async_fire_mqtt_message(hass, "roiwatch/garden/announce", ANNOUNCE.replace("porch", "garden"))
+    garden = Agent(hass, broker, "garden")
+    try:
+        await garden.connected()
+        await garden.send("announce", ANNOUNCE.replace("porch", "garden"))
+    finally:
+        garden.close()
     await hass.async_block_till_done(wait_background_tasks=True)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
@@ -358,9 +367,8 @@ async def test_add_region_name_and_points_errors_together(
     assert result["errors"] == {CONF_NAME: "name_duplicate", CONF_POINTS: "points_count"}
 
 
-async def test_region_name_may_repeat_on_another_camera(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
-) -> None:
+@pytest.mark.usefixtures("mqtt_entry")
+async def test_region_name_may_repeat_on_another_camera(hass: HomeAssistant) -> None:
     """Names are unique per camera only."""
     first = camera_entry()
     second = camera_entry("garden", "Garden", subentries=[])
@@ -374,7 +382,8 @@ async def test_region_name_may_repeat_on_another_camera(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_add_region_max(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> None:
+@pytest.mark.usefixtures("mqtt_entry")
+async def test_add_region_max(hass: HomeAssistant) -> None:
     """A camera takes at most MAX_ROIS regions."""
     entry = camera_entry(subentries=[roi_subentry(f"roi{i}", f"Region {i}") for i in range(MAX_ROIS)])
     entry.add_to_hass(hass)
@@ -431,8 +440,22 @@ async def test_reconfigure_region(hass: HomeAssistant, loaded_entry: MockConfigE
     assert ROI_MOTION in loaded_entry.subentries
 
 
-async def test_delete_region(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
-    """Deleting a region removes its subentry (the UI calls this)."""
+async def test_delete_region(
+    hass: HomeAssistant,
+    broker: Mosquitto,
+    loaded_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Deleting a region (the UI calls this): its sensor is gone, the agent's config drops it."""
+    gate = "binary_sensor.porch_gate"
+    assert hass.states.get(gate) is not None
+    assert [r["id"] for r in (await retained_config(broker))["rois"]] == [ROI_PERSON, ROI_MOTION]
+
     assert hass.config_entries.async_remove_subentry(loaded_entry, ROI_MOTION)
     await hass.async_block_till_done()
     assert list(loaded_entry.subentries) == [ROI_PERSON]
+    assert hass.states.get(gate) is None
+    assert entity_registry.async_get(gate) is None
+    held = await retained_config(broker)
+    assert [r["id"] for r in held["rois"]] == [ROI_PERSON]
+    assert held["revision"] == 2

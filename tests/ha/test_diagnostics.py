@@ -7,17 +7,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.roiwatch.const import CONF_CAMERA_ID, CONF_KIND
 
 from .conftest import CAMERA_ID, ROI_PERSON, camera_entry
-from .helpers import agent_running, fire, jpeg
+from .helpers import Agent, jpeg
 
 
-async def test_diagnostics(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, mqtt_mock: MqttMockHAClient
-) -> None:
+async def test_diagnostics(hass: HomeAssistant, hass_client: ClientSessionGenerator, agent: Agent) -> None:
     """Entry, regions, last status and the published config; credentials redacted."""
     template = camera_entry()
     # Nothing secret is stored today; whatever looks like a credential must never leak.
@@ -32,9 +30,9 @@ async def test_diagnostics(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    await agent_running(hass, revision=1, error="bad roi")
-    await fire(hass, f"roi/{ROI_PERSON}", "ON")
-    await fire(hass, "snapshot", jpeg())
+    await agent.running(revision=1, error="bad roi")
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
+    await agent.send("snapshot", jpeg())
 
     data = await get_diagnostics_for_config_entry(hass, hass_client, entry)
 

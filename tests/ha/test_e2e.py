@@ -6,29 +6,25 @@ exactly as the UI does; an automation fires when a person walks into the region.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from homeassistant.components import mqtt
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     CONF_NAME,
-    CONF_PORT,
     SERVICE_TURN_OFF,
     SERVICE_TURN_ON,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.roiwatch.const import (
     CONF_DETECT,
@@ -40,6 +36,8 @@ from custom_components.roiwatch.const import (
 )
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from tests.mqtt_broker import Mosquitto, find_mosquitto
+
+from .helpers import is_state, retained_config, setup_real_mqtt, wait_for
 
 ROOT = Path(__file__).parents[2]
 # The agent installed beside this Python: each leg of the test matrix runs its own.
@@ -91,40 +89,6 @@ def agent(broker: Mosquitto, tmp_path: Path) -> Generator[subprocess.Popen[bytes
         proc.wait(5)
     log.close()
     print((tmp_path / "agent.log").read_text()[-3000:])  # shown by pytest when a test fails
-
-
-async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> float:
-    """Poll until ``predicate()`` is true; returns when that happened (monotonic)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic()
-
-
-def is_state(hass: HomeAssistant, entity_id: str, value: str) -> Callable[[], bool]:
-    """A predicate on an entity's state."""
-
-    def check() -> bool:
-        state = hass.states.get(entity_id)
-        return state is not None and state.state == value
-
-    return check
-
-
-async def setup_real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
-    """The MQTT integration with its real paho client (no harness mocks)."""
-    entry = MockConfigEntry(
-        domain=mqtt.DOMAIN,
-        data={mqtt.CONF_BROKER: "127.0.0.1", CONF_PORT: broker.port},
-        version=1,
-        minor_version=2,
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(lambda: mqtt.is_connected(hass), "HA to connect to mosquitto", 20)
-    return entry
 
 
 # mock_hass_config: MQTT reads configuration.yaml, which the test config dir lacks.
@@ -249,19 +213,12 @@ async def test_person_in_region_end_to_end(
         )
         await wait_for(is_state(hass, DETECTION_STATE, "running"), "detection to run again")
 
-        # Removing the camera clears its retained config on the broker.
+        # Removing the camera clears its retained config: held before, gone after (a fresh
+        # subscriber's view, no waiting for something not to arrive).
+        assert await retained_config(broker, CAMERA) is not None
         assert await hass.config_entries.async_remove(entry.entry_id)
         await hass.async_block_till_done()
-        retained: list[bytes] = []
-        unsubscribe = await mqtt.async_subscribe(
-            hass,
-            f"roiwatch/{CAMERA}/config",
-            lambda msg: retained.append(msg.payload),
-            encoding=None,
-        )
-        await asyncio.sleep(1.5)
-        unsubscribe()
-        assert not [p for p in retained if p]
+        assert await retained_config(broker, CAMERA) is None
     finally:
         print("\nE2E timings (s):", {k: round(v, 2) for k, v in timings.items()})
         for camera in hass.config_entries.async_entries(DOMAIN):

@@ -19,11 +19,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
 
+from tests.mqtt_broker import Mosquitto
+
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON
-from .helpers import BASE, agent_running, camera_device, fire, jpeg, published
+from .helpers import BASE, Agent, Recorder, camera_device, jpeg, retained
 
 PATH = "binary_sensor.porch_path"
 GATE = "binary_sensor.porch_gate"
@@ -35,8 +37,6 @@ STATE = "sensor.porch_detection_state"
 FPS = "sensor.porch_frames_per_second"
 RESTARTS = "sensor.porch_restarts"
 REVISION = "sensor.porch_running_revision"
-
-pytestmark = pytest.mark.usefixtures("loaded_entry")
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -87,7 +87,9 @@ async def test_entities_and_device(
     ]
 
 
-async def test_nothing_heard_yet(hass: HomeAssistant, caplog: pytest.LogCaptureFixture) -> None:
+async def test_nothing_heard_yet(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, loaded_entry: MockConfigEntry
+) -> None:
     """Before the agent says anything, detection results are unavailable; armed by default."""
     assert "is unavailable" not in caplog.text
     for entity_id in (PATH, GATE, DETECTED, APPLIED, FPS, RESTARTS):
@@ -97,54 +99,54 @@ async def test_nothing_heard_yet(hass: HomeAssistant, caplog: pytest.LogCaptureF
     assert state(hass, IMAGE) == STATE_UNKNOWN
 
 
-async def test_detections(hass: HomeAssistant) -> None:
+async def test_detections(hass: HomeAssistant, agent: Agent, loaded_entry: MockConfigEntry) -> None:
     """Region and camera sensors follow their topics."""
-    await agent_running(hass)
+    await agent.running()
     assert state(hass, PATH) == STATE_UNKNOWN
-    await fire(hass, f"roi/{ROI_PERSON}", "ON")
-    await fire(hass, f"roi/{ROI_MOTION}", "OFF")
-    await fire(hass, "detected", "ON")
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
+    await agent.send(f"roi/{ROI_MOTION}", "OFF")
+    await agent.send("detected", "ON")
     assert (state(hass, PATH), state(hass, GATE), state(hass, DETECTED)) == (STATE_ON, STATE_OFF, STATE_ON)
-    await fire(hass, f"roi/{ROI_PERSON}", " off ")
+    await agent.send(f"roi/{ROI_PERSON}", " off ")
     assert state(hass, PATH) == STATE_OFF
     # A retained topic cleared (ROI removed on the agent): unknown again.
-    await fire(hass, f"roi/{ROI_PERSON}", "")
-    await fire(hass, "detected", "")
+    await agent.send(f"roi/{ROI_PERSON}", "")
+    await agent.send("detected", "")
     assert state(hass, PATH) == STATE_UNKNOWN
     assert state(hass, DETECTED) == STATE_UNKNOWN
     # Regions HA does not know are ignored.
-    await fire(hass, "roi/someone_else", "ON")
+    await agent.send("roi/someone_else", "ON")
     assert state(hass, GATE) == STATE_OFF
 
 
-async def test_diagnostic_sensors(hass: HomeAssistant) -> None:
+async def test_diagnostic_sensors(hass: HomeAssistant, agent: Agent, loaded_entry: MockConfigEntry) -> None:
     """Detection state, frame rate, restarts, applied revision."""
-    await agent_running(hass, revision=1, restarts=2)
+    await agent.running(revision=1, restarts=2)
     assert state(hass, STATE) == "running"
     assert state(hass, FPS) == "4.8"
     assert state(hass, RESTARTS) == "2"
     assert state(hass, APPLIED) == STATE_ON
-    await fire(hass, "status", {"state": "starting", "revision": 0})
+    await agent.send("status", {"state": "starting", "revision": 0})
     assert state(hass, STATE) == "starting"
     assert state(hass, APPLIED) == STATE_OFF
     assert state(hass, FPS) == STATE_UNKNOWN
-    await fire(hass, "status", {"state": "stopped", "revision": 1})
+    await agent.send("status", {"state": "stopped", "revision": 1})
     assert state(hass, STATE) == "stopped"
     assert state(hass, APPLIED) == STATE_ON
     # A withdrawn status: nothing known about the detector.
-    await fire(hass, "status", "")
+    await agent.send("status", "")
     assert state(hass, STATE) == STATE_UNKNOWN
     assert state(hass, APPLIED) == STATE_OFF
 
 
 async def test_running_revision_sensor(
-    hass: HomeAssistant, entity_registry: er.EntityRegistry, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, entity_registry: er.EntityRegistry, loaded_entry: MockConfigEntry, agent: Agent
 ) -> None:
     """The disabled-by-default revision sensor works once enabled."""
     entity_registry.async_update_entity(REVISION, disabled_by=None)
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    await agent_running(hass, revision=1)
+    await agent.running(revision=1)
     assert state(hass, REVISION) == "1"
 
 
@@ -162,54 +164,63 @@ async def test_unavailable_when_detector_down(
     leaf: str,
     payload: str | dict,
     detection_state: str,
+    agent: Agent,
+    loaded_entry: MockConfigEntry,
 ) -> None:
     """Offline or error: detections unavailable, the state sensor says why; logged once."""
-    await agent_running(hass)
+    await agent.running()
     assert "is back online" not in caplog.text
-    await fire(hass, f"roi/{ROI_PERSON}", "ON")
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
     assert state(hass, PATH) == STATE_ON
     caplog.clear()
-    await fire(hass, leaf, payload)
+    await agent.send(leaf, payload)
     for entity_id in (PATH, GATE, DETECTED):
         assert state(hass, entity_id) == STATE_UNAVAILABLE
     assert state(hass, STATE) == detection_state
     assert state(hass, SWITCH) == STATE_ON
     assert caplog.text.count("Camera Porch is unavailable") == 1
-    await fire(hass, leaf, payload)
+    await agent.send(leaf, payload)
     assert caplog.text.count("Camera Porch is unavailable") == 1
 
-    await agent_running(hass)
+    await agent.running()
     assert state(hass, PATH) == STATE_ON
     assert "Camera Porch is back online" in caplog.text
 
 
-async def test_running_with_refused_config_stays_available(hass: HomeAssistant) -> None:
+async def test_running_with_refused_config_stays_available(
+    hass: HomeAssistant, agent: Agent, loaded_entry: MockConfigEntry
+) -> None:
     """A refused config keeps the old one running: detections stay available."""
-    await agent_running(hass, revision=1, error="rois.0.points: bad")
-    await fire(hass, f"roi/{ROI_PERSON}", "ON")
+    await agent.running(revision=1, error="rois.0.points: bad")
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
     assert state(hass, PATH) == STATE_ON
     assert state(hass, STATE) == "running"
 
 
-async def test_availability_without_status(hass: HomeAssistant) -> None:
+async def test_availability_without_status(
+    hass: HomeAssistant, agent: Agent, loaded_entry: MockConfigEntry
+) -> None:
     """An online agent whose detector has not reported yet."""
-    await fire(hass, "availability", "online")
+    await agent.send("availability", "online")
     assert state(hass, PATH) == STATE_UNKNOWN
     assert state(hass, STATE) == STATE_UNKNOWN
-    await fire(hass, "availability", "")
+    await agent.send("availability", "")
     assert state(hass, PATH) == STATE_UNAVAILABLE
 
 
 async def test_switch_publishes_armed_and_follows_topic(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant, recorder: Recorder, broker: Mosquitto, agent: Agent, loaded_entry: MockConfigEntry
 ) -> None:
     """The switch publishes ON/OFF retained QoS 1 and shows the armed topic."""
-    await agent_running(hass)
-    await fire(hass, f"roi/{ROI_PERSON}", "ON")
-    await fire(hass, "detected", "ON")
+    await agent.running()
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
+    await agent.send("detected", "ON")
     await hass.services.async_call(SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: SWITCH}, blocking=True)
     await hass.async_block_till_done()
-    assert published(mqtt_mock, f"{BASE}/armed") == [("OFF", 1, True)]
+    assert await recorder.published(f"{BASE}/armed") == [("OFF", 1, True)]
+    # Retained: an agent that (re)connects now finds detection off.
+    held = (await retained(broker))[f"{BASE}/armed"]
+    assert (held.payload, held.qos) == (b"OFF", 1)
     assert state(hass, SWITCH) == STATE_OFF
     # Switched off: nothing is detected, whatever the retained topics still say.
     assert state(hass, PATH) == STATE_OFF
@@ -217,19 +228,25 @@ async def test_switch_publishes_armed_and_follows_topic(
 
     await hass.services.async_call(SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True)
     await hass.async_block_till_done()
-    assert published(mqtt_mock, f"{BASE}/armed")[-1] == ("ON", 1, True)
+    assert (await recorder.published(f"{BASE}/armed"))[-1] == ("ON", 1, True)
+    assert (await retained(broker))[f"{BASE}/armed"].payload == b"ON"
     assert state(hass, SWITCH) == STATE_ON
     assert state(hass, PATH) == STATE_ON
 
     # Someone else (another HA, a script) changes the retained topic.
-    await fire(hass, "armed", "OFF")
+    await agent.send("armed", "OFF")
     assert state(hass, SWITCH) == STATE_OFF
-    await fire(hass, "armed", "")
+    await agent.send("armed", "")
     assert state(hass, SWITCH) == STATE_ON
 
 
-async def test_switch_broker_error(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> None:
-    """A failed publish raises a translated error and keeps the state."""
+async def test_switch_broker_error(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, mocked_entry: MockConfigEntry
+) -> None:
+    """A failed publish raises a translated error and keeps the state.
+
+    Fake client: a publish that raises on a connected client cannot be made with a real broker.
+    """
     mqtt_mock.async_publish.side_effect = HomeAssistantError("no connection")
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
@@ -240,10 +257,12 @@ async def test_switch_broker_error(hass: HomeAssistant, mqtt_mock: MqttMockHACli
     assert state(hass, SWITCH) == STATE_ON
 
 
-async def test_last_detection_image(hass: HomeAssistant, hass_client: ClientSessionGenerator) -> None:
+async def test_last_detection_image(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, agent: Agent, loaded_entry: MockConfigEntry
+) -> None:
     """The snapshot topic feeds the image entity, served as image/jpeg."""
     picture = jpeg()
-    await fire(hass, "snapshot", picture)
+    await agent.send("snapshot", picture)
     image_state = hass.states.get(IMAGE)
     assert image_state.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
     client = await hass_client()
@@ -253,22 +272,24 @@ async def test_last_detection_image(hass: HomeAssistant, hass_client: ClientSess
     assert await response.read() == picture
 
     # A cleared snapshot keeps the last picture; a bad one is refused.
-    await fire(hass, "snapshot", b"")
-    await fire(hass, "snapshot", b"not a jpeg")
-    await fire(hass, "snapshot", jpeg(5000, 5000))
+    await agent.send("snapshot", b"")
+    await agent.send("snapshot", b"not a jpeg")
+    await agent.send("snapshot", jpeg(5000, 5000))
     assert hass.states.get(IMAGE).state == image_state.state
 
 
-async def test_version_from_announce_and_status(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+async def test_version_from_announce_and_status(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, agent: Agent
+) -> None:
     """The device's software version follows what the agent reports."""
-    await fire(hass, "announce", {"camera_id": CAMERA_ID, "kind": "smart", "version": "0.1.0"})
+    await agent.send("announce", {"camera_id": CAMERA_ID, "kind": "smart", "version": "0.1.0"})
     device = camera_device(hass, loaded_entry.entry_id)
     assert device.sw_version == "0.1.0"
-    await agent_running(hass, version="0.2.0")
+    await agent.running(version="0.2.0")
     device = camera_device(hass, loaded_entry.entry_id)
     assert device.sw_version == "0.2.0"
-    await fire(hass, "announce", "")
-    await fire(hass, "status", {"state": "running", "revision": 1})
+    await agent.send("announce", "")
+    await agent.send("status", {"state": "running", "revision": 1})
     device = camera_device(hass, loaded_entry.entry_id)
     assert device.sw_version == "0.2.0"
 
@@ -291,31 +312,37 @@ async def test_version_from_announce_and_status(hass: HomeAssistant, loaded_entr
     ],
 )
 async def test_malformed_payloads_keep_last_state(
-    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, leaf: str, payload: str | bytes
+    hass: HomeAssistant,
+    caplog: pytest.LogCaptureFixture,
+    leaf: str,
+    payload: str | bytes,
+    agent: Agent,
+    loaded_entry: MockConfigEntry,
 ) -> None:
     """A bad message is a logged warning; every entity keeps its last good state."""
-    await agent_running(hass)
-    await fire(hass, f"roi/{ROI_PERSON}", "ON")
-    await fire(hass, "detected", "ON")
-    await fire(hass, "snapshot", jpeg())
+    await agent.running()
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
+    await agent.send("detected", "ON")
+    await agent.send("snapshot", jpeg())
     before = {s.entity_id: s.state for s in hass.states.async_all()}
     caplog.clear()
-    await fire(hass, leaf, payload)
+    await agent.send(leaf, payload)
     assert f"Camera Porch: ignoring malformed message on {BASE}/{leaf}" in caplog.text
     assert "Traceback" not in caplog.text
     assert {s.entity_id: s.state for s in hass.states.async_all()} == before
 
 
-async def test_malformed_region_topic(hass: HomeAssistant, caplog: pytest.LogCaptureFixture) -> None:
+async def test_malformed_region_topic(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, agent: Agent, loaded_entry: MockConfigEntry
+) -> None:
     """A region topic whose id the protocol refuses is ignored with a warning."""
-    async_fire_mqtt_message(hass, f"{BASE}/roi/bad.id", "ON")
-    await hass.async_block_till_done()
+    await agent.send("roi/bad.id", "ON")
     assert f"ignoring malformed message on {BASE}/roi/bad.id" in caplog.text
 
 
 async def test_offline_from_the_start_is_logged(
-    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, agent: Agent, loaded_entry: MockConfigEntry
 ) -> None:
     """A camera whose agent is known to be offline is reported, once."""
-    await fire(hass, "availability", "offline")
+    await agent.send("availability", "offline")
     assert caplog.text.count("Camera Porch is unavailable (detection state offline)") == 1

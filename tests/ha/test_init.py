@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 import pytest
+from homeassistant.components import mqtt
 from homeassistant.components.mqtt import MQTT_CONNECTION_STATE
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import translation
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
@@ -23,12 +25,14 @@ from custom_components.roiwatch.const import (
     CONF_OFF_DELAY,
     CONF_POINTS,
     CONF_SENSITIVITY,
+    DOMAIN,
     SUBENTRY_ROI,
 )
-from custom_components.roiwatch.protocol import build_config, config_content
+from custom_components.roiwatch.protocol import build_config, config_content, parse_config
+from tests.mqtt_broker import Mosquitto
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry
-from .helpers import camera_device, published, published_configs
+from .helpers import Agent, Recorder, camera_device, is_state, retained, retained_config, wait_for
 
 STORAGE_KEY = "roiwatch.{}"
 
@@ -56,13 +60,11 @@ def expected_rois() -> list[dict[str, Any]]:
 
 
 async def test_setup_publishes_whole_config(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, recorder: Recorder, broker: Mosquitto, loaded_entry: MockConfigEntry
 ) -> None:
-    """At setup the whole config goes out, retained, QoS 1, revision 1."""
+    """At setup the whole config goes out, retained, QoS 1, revision 1; the broker holds it."""
     assert loaded_entry.state is ConfigEntryState.LOADED
-    configs = published_configs(mqtt_mock)
-    assert len(configs) == 1
-    assert configs[0] == {
+    expected = {
         "schema": 1,
         "camera_id": CAMERA_ID,
         "kind": "smart",
@@ -70,11 +72,11 @@ async def test_setup_publishes_whole_config(
         "fps": 5.0,
         "rois": expected_rois(),
     }
+    assert await recorder.configs() == [expected]
+    assert await retained_config(broker) == expected
 
 
-async def test_unload(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, loaded_entry: MockConfigEntry
-) -> None:
+async def test_unload(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
     """Unloading works and stops listening."""
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     await hass.async_block_till_done()
@@ -90,36 +92,41 @@ async def test_setup_retries_without_mqtt(hass: HomeAssistant) -> None:
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.error_reason_translation_key == "mqtt_not_available"
+    texts = await translation.async_get_translations(hass, "en", "exceptions", {DOMAIN})
+    assert texts[f"component.{DOMAIN}.exceptions.mqtt_not_available.message"]
 
 
 async def test_revision_stable_across_reload_and_rises_on_change(
     hass: HomeAssistant,
-    mqtt_mock: MqttMockHAClient,
+    recorder: Recorder,
+    broker: Mosquitto,
     loaded_entry: MockConfigEntry,
     hass_storage: dict[str, Any],
 ) -> None:
     """Same content, same revision; new content, next revision; stored outside the entry."""
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    assert [c["revision"] for c in published_configs(mqtt_mock)] == [1, 1]
+    assert [c["revision"] for c in await recorder.configs()] == [1, 1]
 
     hass.config_entries.async_update_entry(loaded_entry, options={CONF_FPS: 2.0})
     await hass.async_block_till_done()
-    configs = published_configs(mqtt_mock)
+    configs = await recorder.configs()
     assert [c["revision"] for c in configs] == [1, 1, 2]
     assert configs[-1]["fps"] == 2.0
+    assert await retained_config(broker) == configs[-1]
     assert hass_storage[STORAGE_KEY.format(loaded_entry.entry_id)]["data"]["revision"] == 2
     assert "revision" not in loaded_entry.data
 
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    assert published_configs(mqtt_mock)[-1]["revision"] == 2
+    assert [c["revision"] for c in await recorder.configs()] == [1, 1, 2, 2]
 
 
 @pytest.mark.parametrize("same_content", [True, False])
 async def test_revision_survives_restart(
     hass: HomeAssistant,
-    mqtt_mock: MqttMockHAClient,
+    mqtt_entry: MockConfigEntry,
+    broker: Mosquitto,
     hass_storage: dict[str, Any],
     same_content: bool,
 ) -> None:
@@ -137,11 +144,11 @@ async def test_revision_survives_restart(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert published_configs(mqtt_mock)[-1]["revision"] == (41 if same_content else 42)
+    assert (await retained_config(broker))["revision"] == (41 if same_content else 42)
 
 
 async def test_region_edit_republishes_without_reload(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, recorder: Recorder, broker: Mosquitto, loaded_entry: MockConfigEntry
 ) -> None:
     """Points or timing changes need no new entities: just a new config."""
     coordinator = loaded_entry.runtime_data
@@ -151,14 +158,16 @@ async def test_region_edit_republishes_without_reload(
     )
     await hass.async_block_till_done()
     assert loaded_entry.runtime_data is coordinator
-    config = published_configs(mqtt_mock)[-1]
+    config = (await recorder.configs())[-1]
     assert config["revision"] == 2
     assert config["rois"][0]["sensitivity"] == 90
+    assert await retained_config(broker) == config
 
 
 async def test_region_added_renamed_deleted(
     hass: HomeAssistant,
-    mqtt_mock: MqttMockHAClient,
+    recorder: Recorder,
+    broker: Mosquitto,
     loaded_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
 ) -> None:
@@ -182,29 +191,30 @@ async def test_region_added_renamed_deleted(
     assert hass.states.get("binary_sensor.porch_lawn") is not None
     lawn_device = entity_registry.async_get("binary_sensor.porch_lawn").device_id
     assert lawn_device == camera_device(hass, loaded_entry.entry_id).id
-    config = published_configs(mqtt_mock)[-1]
+    config = (await recorder.configs())[-1]
     assert [r["id"] for r in config["rois"]] == [ROI_PERSON, ROI_MOTION, "ROI3"]
     assert config["revision"] == 2
 
     hass.config_entries.async_update_subentry(loaded_entry, loaded_entry.subentries["ROI3"], title="Big lawn")
     await hass.async_block_till_done()
     assert entity_registry.async_get("binary_sensor.porch_lawn").original_name == "Big lawn"
-    assert published_configs(mqtt_mock)[-1]["rois"][2]["name"] == "Big lawn"
+    assert (await recorder.configs())[-1]["rois"][2]["name"] == "Big lawn"
 
     hass.config_entries.async_remove_subentry(loaded_entry, "ROI3")
     await hass.async_block_till_done()
     assert entity_registry.async_get("binary_sensor.porch_lawn") is None
     assert hass.states.get("binary_sensor.porch_lawn") is None
-    config = published_configs(mqtt_mock)[-1]
-    assert [r["id"] for r in config["rois"]] == [ROI_PERSON, ROI_MOTION]
-    assert config["revision"] == 4
+    configs = await recorder.configs()
+    assert [r["id"] for r in configs[-1]["rois"]] == [ROI_PERSON, ROI_MOTION]
+    assert configs[-1]["revision"] == 4
+    assert await retained_config(broker) == configs[-1]
     # Every config ever published names every region the camera had at that moment.
-    assert all(c["rois"][:2] == published_configs(mqtt_mock)[0]["rois"] for c in published_configs(mqtt_mock))
+    assert all(c["rois"][:2] == configs[0]["rois"] for c in configs)
 
 
 async def test_reconfigure_kind_updates_device_and_config(
     hass: HomeAssistant,
-    mqtt_mock: MqttMockHAClient,
+    broker: Mosquitto,
     loaded_entry: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
@@ -216,22 +226,50 @@ async def test_reconfigure_kind_updates_device_and_config(
     device = camera_device(hass, loaded_entry.entry_id)
     assert device.model == "Dumb camera"
     assert device.name == "Back door"
-    assert published_configs(mqtt_mock)[-1]["kind"] == "dumb"
+    assert (await retained_config(broker))["kind"] == "dumb"
 
 
+@pytest.mark.parametrize("broker_kept_retained", [True, False], ids=["restarted", "retained_lost"])
 async def test_republish_on_reconnect(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    recorder: Recorder,
+    broker: Mosquitto,
+    agent: Agent,
+    loaded_entry: MockConfigEntry,
+    broker_kept_retained: bool,
 ) -> None:
-    """After a reconnect the config is published again, same revision."""
-    mqtt_mock.connected = False
-    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
-    await hass.async_block_till_done()
-    assert hass.states.get("switch.porch_detection").state == "unavailable"
-    mqtt_mock.connected = True
-    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
-    await hass.async_block_till_done()
-    assert [c["revision"] for c in published_configs(mqtt_mock)] == [1, 1]
-    assert hass.states.get("switch.porch_detection").state == "on"
+    """The broker goes away: entities unavailable; back: available, the config held again.
+
+    A broker that comes back without its retained messages (no persistence) only holds the
+    config if HA published it again; the revision stays 1.
+    """
+    await agent.running()
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
+    assert hass.states.get("binary_sensor.porch_path").state == "on"
+
+    broker.stop()
+    await wait_for(is_state(hass, "switch.porch_detection", "unavailable"), "the switch to go unavailable")
+    assert hass.states.get("binary_sensor.porch_path").state == "unavailable"
+    if broker_kept_retained:
+        broker.start()
+        back = broker
+    else:
+        back = Mosquitto(port=broker.port)  # a new broker on the same port: nothing retained
+        back.start()
+    try:
+        await wait_for(is_state(hass, "switch.porch_detection", "on"), "the switch to be available again")
+        await wait_for(is_state(hass, "binary_sensor.porch_path", "on"), "the region sensor to be back")
+        await wait_for(lambda: mqtt.is_connected(hass), "HA to reconnect")
+        await hass.async_block_till_done()
+        # A broker that lost it holds the config again: published again, the same revision.
+        held = await retained_config(back)
+        assert held is not None
+        assert held["revision"] == 1
+        assert held["rois"] == expected_rois()
+    finally:
+        if back is not broker:
+            back.stop()
+            back.close()
 
 
 async def test_publish_failure_is_logged(
@@ -240,7 +278,11 @@ async def test_publish_failure_is_logged(
     entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A broker error does not break setup; the config goes out on reconnect."""
+    """A broker error does not break setup; the config goes out on reconnect.
+
+    Fake client: HA checks the connection before publishing, so a real broker cannot make a
+    publish on a connected client raise; the fake one can.
+    """
     mqtt_mock.async_publish.side_effect = HomeAssistantError("not connected")
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -249,34 +291,42 @@ async def test_publish_failure_is_logged(
     mqtt_mock.async_publish.side_effect = None
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
     await hass.async_block_till_done()
-    assert published_configs(mqtt_mock)[-1]["revision"] == 1
+    topic, payload, qos, retain = mqtt_mock.async_publish.call_args_list[-1].args
+    assert (topic, qos, retain) == (f"roiwatch/{CAMERA_ID}/config", 1, True)
+    assert parse_config(payload)["revision"] == 1
 
 
 async def test_setup_while_disconnected(
     hass: HomeAssistant,
-    mqtt_mock: MqttMockHAClient,
+    recorder: Recorder,
+    broker: Mosquitto,
+    mqtt_entry: MockConfigEntry,
     entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Set up before the broker connection: no warning, published on connect."""
-    mqtt_mock.connected = False
+    """Set up while the broker is down: no warning, published once on connect."""
+    broker.stop()
+    await wait_for(lambda: not mqtt.is_connected(hass), "HA to lose the broker")
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert published_configs(mqtt_mock) == []
+    assert entry.state is ConfigEntryState.LOADED
     assert "could not publish" not in caplog.text
-    mqtt_mock.connected = True
-    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
-    await hass.async_block_till_done()
-    assert [c["revision"] for c in published_configs(mqtt_mock)] == [1]
+    broker.start()
+    await wait_for(lambda: mqtt.is_connected(hass), "HA to reconnect")
+    await hass.async_block_till_done()  # the publish on connect
+    assert (await retained_config(broker))["revision"] == 1
+    assert "could not publish" not in caplog.text
 
 
 async def test_invalid_region_data_is_not_published(
     hass: HomeAssistant,
-    mqtt_mock: MqttMockHAClient,
+    recorder: Recorder,
+    broker: Mosquitto,
+    mqtt_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A config the protocol refuses is logged and never sent."""
+    """A config the protocol refuses is logged and never sent; the broker keeps the last good one."""
     entry = camera_entry()
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -287,11 +337,12 @@ async def test_invalid_region_data_is_not_published(
     )
     await hass.async_block_till_done()
     assert "config not published" in caplog.text
-    assert len(published_configs(mqtt_mock)) == 1
+    assert len(await recorder.configs()) == 1
+    assert (await retained_config(broker))["rois"] == expected_rois()
 
 
 async def test_region_with_unusable_id_is_skipped(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, broker: Mosquitto, mqtt_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A subentry id the protocol refuses cannot go on the wire (ULIDs always fit)."""
     from .conftest import roi_subentry
@@ -300,37 +351,47 @@ async def test_region_with_unusable_id_is_skipped(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert [r["id"] for r in published_configs(mqtt_mock)[-1]["rois"]] == ["ok"]
+    assert [r["id"] for r in (await retained_config(broker))["rois"]] == ["ok"]
     assert "has an id the protocol refuses" in caplog.text
 
 
 async def test_remove_clears_retained_topics(
     hass: HomeAssistant,
-    mqtt_mock: MqttMockHAClient,
+    recorder: Recorder,
+    broker: Mosquitto,
     loaded_entry: MockConfigEntry,
     hass_storage: dict[str, Any],
 ) -> None:
     """Removing a camera clears its retained config and armed state, and its revision."""
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.porch_detection"}, blocking=True
+    )
+    held = await retained(broker)
+    assert {f"roiwatch/{CAMERA_ID}/config", f"roiwatch/{CAMERA_ID}/armed"} <= set(held)
     assert STORAGE_KEY.format(loaded_entry.entry_id) in hass_storage
     assert await hass.config_entries.async_remove(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    assert published(mqtt_mock, f"roiwatch/{CAMERA_ID}/config")[-1] == ("", 1, True)
-    assert published(mqtt_mock, f"roiwatch/{CAMERA_ID}/armed") == [("", 1, True)]
+    assert (await recorder.published(f"roiwatch/{CAMERA_ID}/config"))[-1] == ("", 1, True)
+    assert recorder.on(f"roiwatch/{CAMERA_ID}/armed")[-1] == ("", 1, True)
+    assert not [t for t in await retained(broker) if t.startswith(f"roiwatch/{CAMERA_ID}/")]
     assert STORAGE_KEY.format(loaded_entry.entry_id) not in hass_storage
 
 
 async def test_remove_with_broker_error(
     hass: HomeAssistant,
     mqtt_mock: MqttMockHAClient,
-    loaded_entry: MockConfigEntry,
+    mocked_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A broker error while clearing is logged; the camera is removed anyway."""
+    """A broker error while clearing is logged; the camera is removed anyway.
+
+    Fake client: a publish that raises on a connected client cannot be made with a real broker.
+    """
     mqtt_mock.async_publish.side_effect = HomeAssistantError("gone")
-    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    assert await hass.config_entries.async_remove(mocked_entry.entry_id)
     await hass.async_block_till_done()
     assert "Could not clear roiwatch/porch/config of removed camera: gone" in caplog.text
-    assert hass.config_entries.async_get_entry(loaded_entry.entry_id) is None
+    assert hass.config_entries.async_get_entry(mocked_entry.entry_id) is None
 
 
 async def test_remove_without_mqtt(hass: HomeAssistant, caplog: pytest.LogCaptureFixture) -> None:
@@ -342,7 +403,7 @@ async def test_remove_without_mqtt(hass: HomeAssistant, caplog: pytest.LogCaptur
 
 
 async def test_region_added_during_setup_is_not_lost(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, entry: MockConfigEntry
+    hass: HomeAssistant, broker: Mosquitto, mqtt_entry: MockConfigEntry, entry: MockConfigEntry
 ) -> None:
     """A region saved while the camera is (re)loading still gets its entity and reaches the agent."""
     entry.add_to_hass(hass)
@@ -372,4 +433,4 @@ async def test_region_added_during_setup_is_not_lost(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert hass.states.get("binary_sensor.porch_late") is not None
-    assert [r["id"] for r in published_configs(mqtt_mock)[-1]["rois"]] == [ROI_PERSON, ROI_MOTION, "LATE"]
+    assert [r["id"] for r in (await retained_config(broker))["rois"]] == [ROI_PERSON, ROI_MOTION, "LATE"]

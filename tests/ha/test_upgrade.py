@@ -25,8 +25,7 @@ from custom_components.roiwatch.const import DOMAIN
 from tests.mqtt_broker import Mosquitto
 
 from .conftest import ROI_MOTION, ROI_PERSON
-from .helpers import camera_device
-from .test_e2e import is_state, setup_real_mqtt, wait_for
+from .helpers import camera_device, is_state, setup_real_mqtt, wait_for
 
 FIXTURE = Path(__file__).parent / "fixtures" / "registry_0_1_0"
 RENAMED = "binary_sensor.front_path"  # binary_sensor.porch_path, renamed by the user
