@@ -10,7 +10,7 @@ from roiwatch_agent import protocol
 from roiwatch_agent.person_model import load_person_detector
 from roiwatch_agent.pipeline import CONFIRM_INTERVAL, Pipeline
 
-from .conftest import ROOFTOPS, WALKWAY, roi
+from .conftest import FEET, ROOFTOPS, TORSOS, WALKWAY, roi
 
 DT = 0.2  # 5 fps
 
@@ -57,6 +57,18 @@ def cfg(*rois):
     return protocol.build_config("cam", "smart", 1, list(rois))
 
 
+def _scene(frames, empty_street):
+    """2 s of empty street, 6 s of walkers (vtest frames 100-158), 8 s of empty street."""
+    return (
+        [noisy(empty_street, i) for i in range(10)]
+        + frames[50:80]
+        + [noisy(empty_street, i) for i in range(40)]
+    )
+
+
+LAST_PEOPLE = (10 + 30 - 1) * DT  # time of the last frame with walkers in _scene
+
+
 def test_still_scene_never_runs_the_person_model(empty_street, person):
     pipeline = Pipeline(cfg(roi("walk", WALKWAY)), person)
     events = run(pipeline, [noisy(empty_street, i) for i in range(40)])
@@ -66,22 +78,40 @@ def test_still_scene_never_runs_the_person_model(empty_street, person):
 
 def test_walkers_turn_person_roi_on_and_off_after_delay(frames, empty_street, person):
     pipeline = Pipeline(cfg(roi("walk", WALKWAY, off_delay=3), roi("roof", ROOFTOPS)), person)
-    clip = (
-        [noisy(empty_street, i) for i in range(10)]
-        + frames[50:80]
-        + [noisy(empty_street, i) for i in range(40)]
-    )
-    events = run(pipeline, clip)
+    events = run(pipeline, _scene(frames, empty_street))
     walk = [(t, on) for t, rid, on in events if rid == "walk"]
     assert [on for _, on in walk] == [True, False]
     on_at, off_at = walk[0][0], walk[1][0]
     assert 10 * DT <= on_at <= 15 * DT  # within a second of the walkers appearing
-    last_people = (10 + 30 - 1) * DT
     # off_delay after the last confirmation, which is at most CONFIRM_INTERVAL before they left.
-    assert last_people - CONFIRM_INTERVAL + 3 - DT <= off_at <= last_people + 3 + 2.0
+    assert LAST_PEOPLE - CONFIRM_INTERVAL + 3 - DT <= off_at <= LAST_PEOPLE + 3 + 2.0
     assert all(rid != "roof" for _, rid, _ in events)  # nobody's feet are on the rooftops
     # While ON, the model only confirms: it ran on far fewer frames than there were.
     assert pipeline.inferences < 30
+
+
+def test_a_person_counts_where_their_feet_are_not_where_their_body_is(frames, empty_street, person):
+    """A band across the torsos stays OFF; a thin band at their feet turns ON (see conftest)."""
+    pipeline = Pipeline(cfg(roi("torsos", TORSOS), roi("feet", FEET)), person)
+    events = run(pipeline, _scene(frames, empty_street))
+    assert [(rid, on) for _, rid, on in events if rid == "feet"] == [("feet", True), ("feet", False)]
+    assert [e for e in events if e[1] == "torsos"] == []
+
+
+def test_each_roi_holds_on_for_its_own_off_delay(frames, empty_street, person):
+    """The same region with off_delay 2 s and 6 s: each turns OFF its own delay after the walkers."""
+    pipeline = Pipeline(cfg(roi("short", WALKWAY, off_delay=2), roi("long", WALKWAY, off_delay=6)), person)
+    events = run(pipeline, _scene(frames, empty_street))
+    offs = {rid: t for t, rid, on in events if not on}
+    assert [rid for _, rid, on in events if on] == ["short", "long"]  # one ON each, no flicker
+    for rid, delay in (("short", 2), ("long", 6)):
+        # Held for off_delay after the last confirmation, at most CONFIRM_INTERVAL before they left.
+        assert LAST_PEOPLE + delay - CONFIRM_INTERVAL - DT <= offs[rid] <= LAST_PEOPLE + delay + DT, (
+            rid,
+            offs,
+        )
+    # Both saw the same walkers at the same frames: they differ by exactly the delays' difference.
+    assert offs["long"] - offs["short"] == pytest.approx(4, abs=DT + 1e-9)
 
 
 def test_motion_roi_needs_no_person_model(frames, empty_street):
