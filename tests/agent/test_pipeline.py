@@ -153,3 +153,18 @@ def test_snapshot_shows_the_frame_that_turned_the_roi_on(frames, empty_street, p
     assert len(snapshots) == 1
     w, h = protocol.check_picture(snapshots[0])
     assert (w, h) == (768, 576)
+
+
+def test_snapshot_labels_each_region_with_its_name(empty_street):
+    """The picture HA shows names the regions drawn on it: another name, another picture."""
+
+    def picture(name):
+        pipeline = Pipeline(cfg({**roi("walk", WALKWAY), "name": name}), None)
+        pipeline.process(empty_street, 0.0)  # fits the regions to the frame
+        jpeg = pipeline.snapshot(empty_street, [])
+        return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+    y = WALKWAY[0][1]
+    top = round(y * 575)  # the label sits just below the region's first corner
+    label = np.s_[top : top + 24, :200]
+    assert np.abs(picture("Driveway")[label].astype(int) - picture("Lawn")[label]).max() > 100
