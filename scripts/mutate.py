@@ -111,6 +111,25 @@ def results(work: Path) -> dict[str, str]:
     return found
 
 
+_DIFFS = """
+import sys
+from mutmut.__main__ import find_mutant, get_diff_for_mutant
+for name, status in zip(sys.argv[1::2], sys.argv[2::2]):
+    print(f"\\n--- {status}: {name}")
+    print(get_diff_for_mutant(name, path=find_mutant(name).path).strip())
+"""
+
+
+def diffs(work: Path, names: list[str], status: dict[str, str]) -> str:
+    """Every mutant's diff in one process (``mutmut show`` takes seconds per mutant)."""
+    if not names:
+        return ""
+    args = [x for name in names for x in (name, status[name])]
+    return subprocess.run(
+        [str(VENV_BIN / "python"), "-c", _DIFFS, *args], cwd=work, text=True, capture_output=True, check=True
+    ).stdout
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help=f"default: {' '.join(DEFAULT)}")
@@ -130,9 +149,7 @@ def main() -> int:
         score = 100.0 * caught / len(judged) if judged else 0.0
         summary.append((name, caught, len(judged), score, time.monotonic() - t0))
         print(f"[mutate] {name}: {caught}/{len(judged)} mutants caught ({score:.0f} %)")
-        for key in survivors:
-            print(f"\n--- {status[key]}: {key}")
-            print(mutmut(work, "show", key, capture=True).strip())
+        print(diffs(work, survivors, status), end="")
     print("\n[mutate] module     caught/total  score   time")
     for name, caught, total, score, secs in summary:
         print(f"[mutate] {name:<10} {caught:>5}/{total:<6} {score:5.0f} %  {secs:5.0f} s")
