@@ -3,7 +3,8 @@
 Each module gets its own work directory under .cache/mutate/<module>/ (a copy of the agent
 package and the agent tests, with a pyproject.toml that tells mutmut what to mutate and which
 tests to run), so the repository itself is never changed and each module runs only its tests.
-mutmut remembers results there: a rerun only tests what changed. Called by scripts/mutate.
+mutmut remembers results there: a rerun tests changed code and the last survivors (--fresh:
+all). Called by scripts/mutate.
 """
 
 from __future__ import annotations
@@ -100,6 +101,15 @@ def mutmut(work: Path, *args: str, capture: bool = False) -> str:
     return proc.stdout or ""
 
 
+def survivors_of(work: Path) -> list[str]:
+    """The mutants that survived the last run in this work directory, if there was one."""
+    names = []
+    for meta in (work / "mutants").rglob("*.py.meta"):
+        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        names += [name for name, code in codes.items() if code == 0]
+    return sorted(names)
+
+
 def results(work: Path) -> dict[str, str]:
     """mutant name -> status (killed, survived, timeout, no tests, ...)."""
     out = mutmut(work, "results", "--all", "true", capture=True)
@@ -133,15 +143,23 @@ def diffs(work: Path, names: list[str], status: dict[str, str]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help=f"default: {' '.join(DEFAULT)}")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results, test every mutant")
     args = parser.parse_args()
     jobs = os.environ.get("MUTATE_JOBS", "2")
     summary = []
     for name in args.modules or DEFAULT:
+        if args.fresh:
+            shutil.rmtree(WORK / name, ignore_errors=True)
         work = prepare(name)
         file, tests, _ = TARGETS[name]
         print(f"[mutate] {name}: mutating {file} with {' '.join(tests)} (minutes)", flush=True)
         t0 = time.monotonic()
+        before = survivors_of(work)
         mutmut(work, "run", "--max-children", jobs, capture=True)
+        if before:
+            # mutmut reruns a mutant when the code changes, not when the tests do: retest the
+            # survivors of the last run, which new tests may kill now.
+            mutmut(work, "run", "--max-children", jobs, *before, capture=True)
         status = results(work)
         caught = sum(s in ("killed", "timeout") for s in status.values())
         judged = [s for s in status.values() if s not in ("skipped", "not checked")]

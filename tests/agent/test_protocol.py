@@ -863,7 +863,7 @@ def test_largest_declared_size_passes() -> None:
         ("fill bytes before a marker", b"\xff\xff\xff"),
         ("an empty comment", b"\xff\xfe\x00\x02"),
         ("a 300-byte EXIF block, as cameras write", b"\xff\xe1" + (302).to_bytes(2, "big") + b"E" * 300),
-        ("standalone markers (TEM, RST0, RST7)", b"\xff\x01\xff\xd0\xff\xd7"),
+        ("standalone markers (TEM, RST0, RST7, a second start)", b"\xff\x01\xff\xd0\xff\xd7\xff\xd8"),
     ],
 )
 def test_legal_jpeg_segments_before_the_frame_header_are_skipped(what: str, segment: bytes) -> None:
@@ -875,6 +875,18 @@ def test_legal_jpeg_segments_before_the_frame_header_are_skipped(what: str, segm
 def test_a_picture_without_the_jpeg_start_marker_is_refused() -> None:
     data = jpeg()
     refused("picture_format", p.check_picture, b"\xff\xd9" + data[2:], match="not a JPEG")
+
+
+@pytest.mark.parametrize(
+    ("what", "segment"),
+    [
+        ("picture data before any frame header", b"\xff\xda\x00\x02"),
+        ("a segment shorter than its own length field", b"\xff\xe0\x00\x01"),
+    ],
+)
+def test_malformed_jpeg_segments_are_refused_not_crashed_on(what: str, segment: bytes) -> None:
+    data = jpeg()
+    refused("picture_format", p.check_picture, data[:2] + segment + data[2:], match="not a valid JPEG")
 
 
 def test_one_pixel_high_picture_passes() -> None:
@@ -1016,4 +1028,5 @@ def test_percent_points_accept_the_whole_picture_and_nothing_outside() -> None:
 
 def test_a_topic_naming_an_invalid_camera_is_not_ours() -> None:
     assert p.Topics().parse("roiwatch/Not A Camera/status") is None
+    assert p.Topics().parse("roiwatch/Not A Camera/roi/walk") is None
     assert p.Topics().parse("roiwatch/porch/status") == ("porch", "status", None)
