@@ -125,6 +125,13 @@ def test_motion_roi_needs_no_person_model(frames, empty_street):
     assert [on for _, _, on in events] == [True, False]
 
 
+def test_motion_and_person_regions_of_one_camera_both_work(frames, empty_street, person):
+    """A motion region listed first must not keep the person region after it from being checked."""
+    pipeline = Pipeline(cfg(roi("move", ROOFTOPS, detect="motion"), roi("walk", WALKWAY)), person)
+    events = run(pipeline, _scene(frames, empty_street)[:20])
+    assert ("walk", True) in [(rid, on) for _, rid, on in events]
+
+
 def test_low_sensitivity_ignores_small_motion(empty_street):
     # A small grey square moving in the corner of a large ROI.
     def clip():
