@@ -37,7 +37,11 @@ TARGETS: dict[str, tuple[str, list[str], list[str]]] = {
     "protocol": ("roiwatch_agent/protocol.py", ["tests/agent/test_protocol.py"], AGENT_FLAGS),
     # Home Assistant's side, with the HA test harness (pytest-homeassistant-custom-component).
     "publisher": ("custom_components/roiwatch/publisher.py", ["tests/ha/test_init.py"], HA_FLAGS),
-    "coordinator": ("custom_components/roiwatch/coordinator.py", ["tests/ha/test_init.py"], HA_FLAGS),
+    "coordinator": (
+        "custom_components/roiwatch/coordinator.py",
+        ["tests/ha/test_init.py", "tests/ha/test_entities.py", "tests/ha/test_issues.py"],
+        HA_FLAGS,
+    ),
 }
 DEFAULT = ["roi", "pipeline", "motion", "protocol"]
 

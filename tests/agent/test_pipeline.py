@@ -99,11 +99,13 @@ def test_a_person_counts_where_their_feet_are_not_where_their_body_is(frames, em
 
 
 def test_each_roi_holds_on_for_its_own_off_delay(frames, empty_street, person):
-    """The same region with off_delay 2 s and 6 s: each turns OFF its own delay after the walkers."""
-    pipeline = Pipeline(cfg(roi("short", WALKWAY, off_delay=2), roi("long", WALKWAY, off_delay=6)), person)
-    events = run(pipeline, _scene(frames, empty_street))
+    """The same region with off_delay 2 s, 6 s and 0: each turns OFF its own delay after the walkers."""
+    rois = [roi(rid, WALKWAY, off_delay=delay) for rid, delay in (("short", 2), ("long", 6), ("none", 0))]
+    events = run(Pipeline(cfg(*rois), person), _scene(frames, empty_street))
     offs = {rid: t for t, rid, on in events if not on}
-    assert [rid for _, rid, on in events if on] == ["short", "long"]  # one ON each, no flicker
+    assert [rid for _, rid, on in events if on and rid != "none"] == ["short", "long"]  # no flicker
+    # off_delay 0: ON on the frames with a detection, OFF at the first without one.
+    assert ("none", True) in [(rid, on) for _, rid, on in events] and offs["none"] <= LAST_PEOPLE + DT
     for rid, delay in (("short", 2), ("long", 6)):
         # Held for off_delay after the last confirmation, at most CONFIRM_INTERVAL before they left.
         assert LAST_PEOPLE + delay - CONFIRM_INTERVAL - DT <= offs[rid] <= LAST_PEOPLE + delay + DT, (
