@@ -134,6 +134,16 @@ def test_motion_and_person_regions_of_one_camera_both_work(frames, empty_street,
     assert ("walk", True) in [(rid, on) for _, rid, on in events]
 
 
+def test_something_that_arrives_and_stays_stops_counting_as_motion(empty_street):
+    """A parked car is motion when it arrives, then becomes background: the region turns OFF."""
+    parked = empty_street.copy()
+    cv2.rectangle(parked, (300, 300), (420, 360), (60, 60, 160), -1)
+    clip = [noisy(empty_street, i) for i in range(5)] + [noisy(parked, i) for i in range(75)]
+    events = run(Pipeline(cfg(roi("move", WALKWAY, detect="motion", off_delay=1)), None), clip)
+    assert [on for _, _, on in events] == [True, False]
+    assert events[1][0] < len(clip) * DT - 3  # well before the clip ends (15 s after arriving)
+
+
 def test_low_sensitivity_ignores_small_motion(empty_street):
     # A small grey square moving in the corner of a large ROI.
     def clip():
