@@ -146,7 +146,13 @@ def diffs(work: Path, names: list[str], status: dict[str, str]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help=f"default: {' '.join(DEFAULT)}")
+    parser.add_argument(
+        "modules",
+        nargs="*",
+        metavar="MODULE",
+        choices=[[], *TARGETS],
+        help=f"{', '.join(TARGETS)} (default: {' '.join(DEFAULT)})",
+    )
     parser.add_argument("--fresh", action="store_true", help="forget earlier results, test every mutant")
     args = parser.parse_args()
     jobs = os.environ.get("MUTATE_JOBS", "2")
