@@ -67,5 +67,7 @@ class Roi:
     def contains_feet(self, box: tuple[int, int, int, int, float]) -> bool:
         """A person is in the ROI when the bottom centre of the box (the feet) is inside."""
         x, y, w, h, _ = box
-        feet = (float(x + w / 2), float(y + h))
+        # y + h is the row below the box: the feet stand on its last row, y + h - 1. A box the
+        # model clipped at the bottom of the frame then sits on a region drawn down to 1.0.
+        feet = (float(x + w / 2), float(y + h - 1))
         return cv2.pointPolygonTest(self.polygon, feet, False) >= 0

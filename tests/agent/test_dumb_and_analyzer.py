@@ -11,7 +11,7 @@ import numpy as np
 
 from roiwatch_agent import protocol
 
-from .conftest import TOPICS, WALKWAY, make_config, roi, vtest_jpegs, wait_until
+from .conftest import FEET, TOPICS, TORSOS, WALKWAY, make_config, roi, vtest_jpegs, wait_until
 
 CAM = "gate"
 
@@ -36,7 +36,14 @@ def test_dumb_camera_streams_jpeg_and_stops_while_disarmed(recorder, start_agent
 
 
 def test_dumb_camera_to_analyzer_end_to_end(recorder, start_agent, scene_video):
-    recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY)], kind="dumb"))
+    """Walkers for 3 s (6 s of video at double speed) on a dumb camera, detected by the analyzer."""
+    rois = [
+        roi("walk", WALKWAY, off_delay=2),
+        roi("walk6", WALKWAY, off_delay=6),
+        roi("torsos", TORSOS, off_delay=2),
+        roi("feet", FEET, off_delay=2),
+    ]
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, rois, kind="dumb"))
     analyzer = start_agent("analyzer")
     recorder.wait_for(TOPICS.status(CAM))  # the analyzer took the camera
     start_agent("dumb", "--camera", CAM, "--source", str(scene_video), "--speed", "2", "--width", "768")
@@ -44,7 +51,15 @@ def test_dumb_camera_to_analyzer_end_to_end(recorder, start_agent, scene_video):
     on = recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
     snap = recorder.wait_for(TOPICS.snapshot(CAM))
     assert cv2.imdecode(np.frombuffer(snap.payload, np.uint8), cv2.IMREAD_COLOR) is not None
-    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "OFF", after=on.at, timeout=30)
+    off = recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "OFF", after=on.at, timeout=30)
+    off6 = recorder.wait_for(TOPICS.roi(CAM, "walk6"), lambda m: m.text == "OFF", after=on.at, timeout=30)
+    # The analyzer times frames by their arrival, so off_delay is in seconds of wall clock here.
+    # Both regions saw the same walkers: the one with 4 s more off_delay turns OFF 4 s later.
+    assert 3.0 <= off6.at - off.at <= 5.5, off6.at - off.at
+    # ON while the walkers were there (3 s) plus off_delay (2 s), not much longer.
+    assert 2.0 <= off.at - on.at <= 3 + 2 + 2.5, off.at - on.at
+    assert "ON" in [m.text for m in recorder.on_topic(TOPICS.roi(CAM, "feet"))]
+    assert [m.text for m in recorder.on_topic(TOPICS.roi(CAM, "torsos"))] == ["OFF"]
 
     # Disarming stops both the frame stream and the analyzer's detection process.
     t0 = time.monotonic()
@@ -132,14 +147,20 @@ def test_mjpeg_on_stdin_is_forwarded_without_opencv(recorder, start_agent, vtest
     first = recorder.wait_for(TOPICS.frame(CAM), timeout=10)
     assert first.payload in jpegs[:5]  # forwarded byte for byte
     t0 = time.monotonic()
-    for j in jpegs[5:]:  # 35 pictures in ~1.2 s: only about 5 a second may go out
+    for j in jpegs[5:-1]:  # 34 pictures in ~1.2 s: only about 5 a second may go out
         agent.proc.stdin.write(j)
         agent.proc.stdin.flush()
         time.sleep(0.035)
-    time.sleep(1.0)
-    sent = recorder.on_topic(TOPICS.frame(CAM), after=t0)
-    assert 5 <= len(sent) <= 14, len(sent)
-    assert all(m.payload in jpegs for m in sent)
+    time.sleep(0.5)  # then a pause, longer than the 0.2 s between pictures at 5 fps
+    agent.proc.stdin.write(jpegs[-1])
+    agent.proc.stdin.flush()
+    # After a pause the next picture goes out at once: when it arrives, the burst is done.
+    last = recorder.wait_for(TOPICS.frame(CAM), lambda m: m.payload == jpegs[-1], after=t0, timeout=10)
+    burst = [m for m in recorder.on_topic(TOPICS.frame(CAM), after=t0) if m.at < last.at]
+    # At most 5 a second (plus the first at once), however long the burst took here.
+    assert 2 <= len(burst) <= 5 * (last.at - t0) + 1, (len(burst), last.at - t0)
+    assert len(burst) < len(jpegs[5:-1]) / 3
+    assert all(m.payload in jpegs[5:-1] for m in burst)
     maps = Path(f"/proc/{agent.proc.pid}/maps").read_text()
     assert "cv2" not in maps and "numpy" not in maps  # the light path loads no OpenCV
     t1 = time.monotonic()

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import random
 import re
+import subprocess
+import sys
 import time
-import zlib
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -768,6 +771,73 @@ def test_bad_announce(wire: bytes, expected: str | None, code: str, match: str) 
     refused(code, p.parse_announce, wire, expected, match=match)
 
 
+def _closed_segments_meet(p1, p2, q1, q2) -> bool:
+    """Do two closed segments share a point? Exact, by solving p1 + t*r = q1 + u*s."""
+    p1, p2, q1, q2 = ([Fraction(c) for c in pt] for pt in (p1, p2, q1, q2))
+    r = (p2[0] - p1[0], p2[1] - p1[1])
+    s = (q2[0] - q1[0], q2[1] - q1[1])
+    qp = (q1[0] - p1[0], q1[1] - p1[1])
+
+    def cross(a, b):
+        return a[0] * b[1] - a[1] * b[0]
+
+    denom = cross(r, s)
+    if denom != 0:
+        t, u = cross(qp, s) / denom, cross(qp, r) / denom
+        return 0 <= t <= 1 and 0 <= u <= 1
+    if cross(qp, r) != 0:
+        return False  # parallel, on different lines
+    rr = r[0] * r[0] + r[1] * r[1]  # collinear: do their spans along r overlap?
+    if rr == 0:  # p is a single point: on q when on its line and within its bounding box
+        on_line = cross(s, (p1[0] - q1[0], p1[1] - q1[1])) == 0
+        return on_line and all(min(q1[k], q2[k]) <= p1[k] <= max(q1[k], q2[k]) for k in (0, 1))
+    t0 = (qp[0] * r[0] + qp[1] * r[1]) / rr
+    t1 = t0 + (s[0] * r[0] + s[1] * r[1]) / rr
+    return max(min(t0, t1), 0) <= min(max(t0, t1), 1)
+
+
+def _drawable(points) -> bool:
+    """What a user can draw: distinct corners, edges meeting only at their shared corners, an area."""
+    n = len(points)
+    if len({tuple(pt) for pt in points}) != n:
+        return False
+    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            adjacent = j == i + 1 or (i == 0 and j == n - 1)
+            if not adjacent and _closed_segments_meet(*edges[i], *edges[j]):
+                return False
+            if adjacent and n > 3:
+                # Consecutive edges a-b, b-c folding back over each other share more than b.
+                a, b = edges[i] if j == i + 1 else edges[j]
+                c = edges[j][1] if j == i + 1 else edges[i][1]
+                if _closed_segments_meet(a, a, b, c) or _closed_segments_meet(c, c, a, b):
+                    return False
+    area = sum(Fraction(x1) * Fraction(y2) - Fraction(x2) * Fraction(y1) for (x1, y1), (x2, y2) in edges)
+    return area != 0
+
+
+def test_polygons_on_a_grid_are_accepted_exactly_when_they_can_be_drawn() -> None:
+    """3000 random polygons with corners on a 5x5 grid: crossings, touching corners, corners on
+    edges, overlapping collinear edges and zero areas are all common there. Each must be
+    accepted exactly when an exact, independent check says it is a simple polygon."""
+    rng = random.Random(11)
+    grid = [0.0, 0.25, 0.5, 0.75, 1.0]  # exact in binary: no rounding on either side
+    outcomes = {True: 0, False: 0}
+    for _ in range(3000):
+        points = [[rng.choice(grid), rng.choice(grid)] for _ in range(rng.randint(3, 6))]
+        want = _drawable(points)
+        try:
+            p.validate_points(points)
+            got = True
+        except ProtocolError as err:
+            assert err.code in ("points_self_intersect", "points_area"), err
+            got = False
+        assert got == want, points
+        outcomes[got] += 1
+    assert min(outcomes.values()) > 300, outcomes  # both answers well exercised
+
+
 # --------------------------------------------------------------------------------------------
 # Pictures
 
@@ -785,6 +855,42 @@ def test_progressive_jpeg_passes() -> None:
 
 def test_largest_declared_size_passes() -> None:
     assert p.check_picture(with_declared_size(jpeg(), 4096, 4096)) == (4096, 4096)
+
+
+@pytest.mark.parametrize(
+    ("what", "segment"),
+    [
+        ("fill bytes before a marker", b"\xff\xff\xff"),
+        ("an empty comment", b"\xff\xfe\x00\x02"),
+        ("a 300-byte EXIF block, as cameras write", b"\xff\xe1" + (302).to_bytes(2, "big") + b"E" * 300),
+        ("standalone markers (TEM, RST0, RST7, a second start)", b"\xff\x01\xff\xd0\xff\xd7\xff\xd8"),
+    ],
+)
+def test_legal_jpeg_segments_before_the_frame_header_are_skipped(what: str, segment: bytes) -> None:
+    """A camera's JPEG may carry these before its size: it is measured, not refused."""
+    data = jpeg(64, 48)
+    assert p.check_picture(data[:2] + segment + data[2:]) == (64, 48), what
+
+
+def test_a_picture_without_the_jpeg_start_marker_is_refused() -> None:
+    data = jpeg()
+    refused("picture_format", p.check_picture, b"\xff\xd9" + data[2:], match="not a JPEG")
+
+
+@pytest.mark.parametrize(
+    ("what", "segment"),
+    [
+        ("picture data before any frame header", b"\xff\xda\x00\x02"),
+        ("a segment shorter than its own length field", b"\xff\xe0\x00\x01"),
+    ],
+)
+def test_malformed_jpeg_segments_are_refused_not_crashed_on(what: str, segment: bytes) -> None:
+    data = jpeg()
+    refused("picture_format", p.check_picture, data[:2] + segment + data[2:], match="not a valid JPEG")
+
+
+def test_one_pixel_high_picture_passes() -> None:
+    assert p.check_picture(with_declared_size(jpeg(), 64, 1)) == (64, 1)
 
 
 def test_random_bytes_are_refused() -> None:
@@ -836,21 +942,91 @@ def test_9_mib_picture_is_refused() -> None:
 # Sharding
 
 
-def test_shard_of_is_deterministic() -> None:
-    for cam in ("porch", "garden", "cam-1"):
-        assert p.shard_of(cam, 3) == p.shard_of(cam, 3) == zlib.crc32(cam.encode()) % 3
-    # known values: the same on every machine and Python (no hash randomisation)
-    assert [p.shard_of(c, 4) for c in ("porch", "garden", "a")] == [
-        zlib.crc32(b"porch") % 4,
-        zlib.crc32(b"garden") % 4,
-        zlib.crc32(b"a") % 4,
-    ]
-    assert p.shard_of("anything", 1) == 0
+# 200 camera ids as people name them: numbered, and words with a number.
+CAMERA_IDS = [f"cam{i}" for i in range(100)] + [f"{w}-{i}" for w in ("porch", "gate") for i in range(50)]
 
 
-def test_shard_of_splits_cameras_across_every_shard() -> None:
-    cams = [f"cam{i}" for i in range(50)]
-    shards = {k: [c for c in cams if p.shard_of(c, 3) == k] for k in range(3)}
-    assert sorted(c for group in shards.values() for c in group) == sorted(cams)
-    assert all(shards[k] for k in range(3)), shards
-    assert all(0 <= p.shard_of(c, 3) < 3 for c in cams)
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_every_camera_is_taken_by_exactly_one_of_n_analyzers_and_evenly(n: int) -> None:
+    """Analyzers 0/N .. N-1/N each take the cameras whose shard is theirs (AnalyzerLoop.mine)."""
+    takers = {cam: [k for k in range(n) if p.shard_of(cam, n) == k] for cam in CAMERA_IDS}
+    orphans_or_doubles = {cam: ks for cam, ks in takers.items() if len(ks) != 1}
+    assert orphans_or_doubles == {}
+    load = [sum(ks == [k] for ks in takers.values()) for k in range(n)]
+    fair = len(CAMERA_IDS) / n
+    # crc32 is not a perfect hash: allow any split up to twice the fair share, never an idle analyzer.
+    assert max(load) <= 2 * fair and min(load) >= fair / 2, load
+
+
+def test_shard_of_is_the_same_in_every_process() -> None:
+    """Two analyzers on different machines must agree: no per-process hash seed may leak in."""
+    code = "import sys; from roiwatch_agent import protocol as p\n"
+    code += "print([p.shard_of(c, 3) for c in sys.argv[1:]])"
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code, *CAMERA_IDS[:40]],
+            env={"PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert runs == {str([p.shard_of(c, 3) for c in CAMERA_IDS[:40]]) + "\n"}
+
+
+def test_shard_count_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        p.shard_of("porch", 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Edges that decide what a user sees (found by scripts/mutate)
+
+
+def test_a_new_detector_reports_no_restarts_and_fps_to_two_decimals() -> None:
+    status = p.parse_status(p.build_status("running", revision=3, fps=4.816))
+    assert (status["restarts"], status["fps"]) == (0, 4.82)
+
+
+@pytest.mark.parametrize(
+    ("build", "code", "field"),
+    [
+        (lambda: p.build_status("dozing"), "status_invalid", "state"),
+        (lambda: p.build_announce("porch", "clever", "1.0"), "announce_invalid", "kind"),
+    ],
+)
+def test_a_sender_refuses_to_publish_what_the_other_side_would_refuse(build, code, field) -> None:
+    refused(code, build, match=field)
+
+
+def test_payloads_at_their_size_limit_still_pass() -> None:
+    assert p.parse_on_off("ON" + " " * (p.MAX_SMALL_PAYLOAD - 2)) is True
+    refused("payload_too_large", p.parse_on_off, "ON" + " " * (p.MAX_SMALL_PAYLOAD - 1))
+    config = p.build_config("porch", "smart", 1, [roi()])
+    payload = p.encode_config(config)
+    padded = payload[:-1] + b" " * (p.MAX_CONFIG_BYTES - len(payload)) + b"}"
+    assert len(padded) == p.MAX_CONFIG_BYTES
+    assert p.parse_config(padded, "porch") == config
+
+
+def test_the_same_config_always_encodes_to_the_same_compact_bytes() -> None:
+    """HA republishes a config only when its bytes change: key order must not matter."""
+    config = p.build_config("porch", "smart", 1, [roi()])
+    shuffled = dict(reversed(list(config.items())))
+    assert p.encode_config(shuffled) == p.encode_config(config)
+    assert b" " not in p.encode_config(config)  # compact: small messages for small brokers
+
+
+def test_percent_points_accept_the_whole_picture_and_nothing_outside() -> None:
+    assert p.points_from_text("0,0 100,0 100,100 0,100") == [[0, 0], [1, 0], [1, 1], [0, 1]]
+    for outside in ("0,0 101,0 100,100", "0,0 100,0 100,101", "0,-1 100,0 100,100"):
+        refused("points_range", p.points_from_text, outside)
+    refused("points_range", p.validate_points, [[0, 0], [1, 0], [1, 1.5]])
+
+
+def test_a_topic_naming_an_invalid_camera_is_not_ours() -> None:
+    assert p.Topics().parse("roiwatch/Not A Camera/status") is None
+    assert p.Topics().parse("roiwatch/Not A Camera/roi/walk") is None
+    assert p.Topics().parse("roiwatch/porch/status") == ("porch", "status", None)
