@@ -78,15 +78,20 @@ async def cancel_mqtt_misc_timer(hass: HomeAssistant) -> AsyncGenerator[None]:
 
 
 def roi_subentry(
-    subentry_id: str, title: str, detect: str = "person", points: Any = None
+    subentry_id: str,
+    title: str,
+    detect: str = "person",
+    points: Any = None,
+    sensitivity: int = 50,
+    off_delay: float = 10,
 ) -> ConfigSubentryData:
     """The subentry of one region, as the region flow stores it."""
     return ConfigSubentryData(
         data={
             CONF_DETECT: detect,
             CONF_POINTS: points or SQUARE,
-            CONF_SENSITIVITY: 50,
-            CONF_OFF_DELAY: 10,
+            CONF_SENSITIVITY: sensitivity,
+            CONF_OFF_DELAY: off_delay,
         },
         subentry_id=subentry_id,
         subentry_type=SUBENTRY_ROI,
@@ -113,7 +118,8 @@ def camera_entry(
         if subentries is not None
         else [
             roi_subentry(ROI_PERSON, "Path"),
-            roi_subentry(ROI_MOTION, "Gate", "motion", TRIANGLE),
+            # Not the protocol's defaults: a setting lost on the way to the wire shows.
+            roi_subentry(ROI_MOTION, "Gate", "motion", TRIANGLE, sensitivity=70, off_delay=4),
         ],
     )
 

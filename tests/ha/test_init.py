@@ -53,8 +53,8 @@ def expected_rois() -> list[dict[str, Any]]:
             "name": "Gate",
             "detect": "motion",
             "points": TRIANGLE,
-            "sensitivity": 50,
-            "off_delay": 10,
+            "sensitivity": 70,
+            "off_delay": 4,
         },
     ]
 

@@ -79,10 +79,11 @@ async def test_upgrade_keeps_every_entity(hass: HomeAssistant, broker: Mosquitto
     assert {e.entity_id for e in entities} == old_ids
     device = camera_device(hass, entry.entry_id)
     assert all(e.device_id == device.id for e in entities)
+    # Each retained topic comes on its own subscription, in no set order.
     await wait_for(is_state(hass, RENAMED, "on"), "the renamed region sensor to be on")
+    await wait_for(is_state(hass, "binary_sensor.porch_gate", "off"), "the Gate region to be off")
+    await wait_for(is_state(hass, "binary_sensor.porch_detected", "on"), "the camera to detect")
     assert hass.states.get(RENAMED).name == "Front path"
-    assert hass.states.get("binary_sensor.porch_gate").state == "off"
-    assert hass.states.get("binary_sensor.porch_detected").state == "on"
     # The content is unchanged, so is the revision: the agent needs no restart.
     await wait_for(is_state(hass, "binary_sensor.porch_configuration_applied", "on"), "revision 1 applied")
 
