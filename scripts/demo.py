@@ -456,8 +456,8 @@ def form_defaults(schema: list[dict[str, Any]]) -> dict[str, Any]:
     """What a form holds before the user types anything, as the frontend fills it in.
 
     Defaults, unticked required check boxes, the first option of a required list, and the same
-    for collapsed sections (sent as
-    nested objects, e.g. the MQTT broker form's "other_settings" since Home Assistant 2026).
+    for collapsed sections, sent as nested objects (e.g. the MQTT broker form's "other_settings"
+    since Home Assistant 2026).
     """
     values: dict[str, Any] = {}
     for item in schema:
