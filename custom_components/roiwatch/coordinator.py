@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -28,7 +29,7 @@ from .const import (
     MODELS,
 )
 from .protocol import (
-    LEAF_ROI,
+    ROI_ID_RE,
     OFFLINE,
     ONLINE,
     STATE_ERROR,
@@ -134,8 +135,15 @@ class RoiWatchCoordinator:
             (t.announce(cam), self._on_announce, 1),
             (t.armed(cam), self._on_armed, 1),
             (t.detected(cam), self._on_detected, 1),
-            (f"{t.base}/{cam}/{LEAF_ROI}/+", self._on_roi, 1),
             (t.snapshot(cam), self._on_snapshot, 0),
+        ]
+        # One exact topic per region rather than a `roi/+` wildcard: HA 2026.x's MQTT client
+        # can fail on a wildcard that is unsubscribed while its subscribe is still in flight
+        # (a camera removed right after it was added); the entry reloads when regions change.
+        handlers += [
+            (t.roi(cam, s.subentry_id), partial(self._on_roi, s.subentry_id), 1)
+            for s in roi_subentries(self.entry)
+            if ROI_ID_RE.match(s.subentry_id)
         ]
         for topic, handler, qos in handlers:
             # Raw bytes: the protocol module decodes, so bad UTF-8 is just another bad payload.
@@ -357,13 +365,9 @@ class RoiWatchCoordinator:
         self._notify()
 
     @callback
-    def _on_roi(self, msg: mqtt.ReceiveMessage) -> None:
-        parsed = self.topics.parse(msg.topic)
-        if parsed is None or parsed[2] is None:
-            self._malformed(msg, ProtocolError("roi_id", "not a valid region topic"))
-            return
+    def _on_roi(self, roi_id: str, msg: mqtt.ReceiveMessage) -> None:
         try:
-            self.state.rois[parsed[2]] = parse_on_off(_raw(msg)) if msg.payload else None
+            self.state.rois[roi_id] = parse_on_off(_raw(msg)) if msg.payload else None
         except ProtocolError as err:
             self._malformed(msg, err)
             return

@@ -332,12 +332,16 @@ async def test_malformed_payloads_keep_last_state(
     assert {s.entity_id: s.state for s in hass.states.async_all()} == before
 
 
-async def test_malformed_region_topic(
-    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, agent: Agent, loaded_entry: MockConfigEntry
+async def test_unknown_region_topic_is_ignored(
+    hass: HomeAssistant, agent: Agent, loaded_entry: MockConfigEntry
 ) -> None:
-    """A region topic whose id the protocol refuses is ignored with a warning."""
-    await agent.send("roi/bad.id", "ON")
-    assert f"ignoring malformed message on {BASE}/roi/bad.id" in caplog.text
+    """A state for a region the camera does not have (e.g. a deleted one's) changes nothing."""
+    await agent.running()
+    before = {s.entity_id: s.state for s in hass.states.async_all()}
+    await agent.send("roi/gone", "ON")
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
+    after = {s.entity_id: s.state for s in hass.states.async_all()}
+    assert {e for e in after if before.get(e) != after[e]} == {PATH}
 
 
 async def test_offline_from_the_start_is_logged(
