@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeAlias
 
 from homeassistant.components import mqtt
@@ -29,9 +29,9 @@ from .const import (
     MODELS,
 )
 from .protocol import (
-    ROI_ID_RE,
     OFFLINE,
     ONLINE,
+    ROI_ID_RE,
     STATE_ERROR,
     STATE_OFFLINE,
     ProtocolError,
