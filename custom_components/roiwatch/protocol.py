@@ -37,7 +37,12 @@ DEFAULT_OFF_DELAY = 10
 # Pictures: a JPEG larger than this, or declaring more pixels, is refused before decoding.
 MAX_PICTURE_BYTES = 8 * 1024 * 1024
 MAX_PICTURE_PIXELS = 4096 * 4096
-MAX_SMALL_PAYLOAD = 4096  # armed, announce, status, ON/OFF
+MAX_SMALL_PAYLOAD = 4096  # armed, announce, status, ON/OFF, preview requests
+# Live preview: HA asks, the detector answers with its current frame, at most this often and
+# this wide; HA gives up waiting after PREVIEW_TIMEOUT seconds.
+PREVIEW_MAX_WIDTH = 1280
+PREVIEW_MIN_INTERVAL = 0.5
+PREVIEW_TIMEOUT = 1.0
 
 KIND_SMART = "smart"
 KIND_DUMB = "dumb"
@@ -68,8 +73,12 @@ LEAF_ROI = "roi"
 LEAF_DETECTED = "detected"
 LEAF_SNAPSHOT = "snapshot"
 LEAF_FRAME = "frame"
+LEAF_PREVIEW_REQUEST = "preview_request"
+LEAF_PREVIEW = "preview"
 _PLAIN_LEAVES = frozenset(
     {
+        LEAF_PREVIEW_REQUEST,
+        LEAF_PREVIEW,
         LEAF_CONFIG,
         LEAF_ARMED,
         LEAF_ANNOUNCE,
@@ -136,6 +145,12 @@ class Topics:
 
     def frame(self, camera_id: str) -> str:
         return self._t(camera_id, LEAF_FRAME)
+
+    def preview_request(self, camera_id: str) -> str:
+        return self._t(camera_id, LEAF_PREVIEW_REQUEST)
+
+    def preview(self, camera_id: str) -> str:
+        return self._t(camera_id, LEAF_PREVIEW)
 
     def all_cameras(self, leaf: str) -> str:
         """Subscription filter for one leaf of every camera, e.g. ``roiwatch/+/config``."""
@@ -618,3 +633,22 @@ def check_picture(data: bytes) -> tuple[int, int]:
             f"picture of {width}x{height} exceeds the {MAX_PICTURE_PIXELS} pixel limit",
         )
     return width, height
+
+
+# --------------------------------------------------------------------------------------------
+# Live preview
+
+
+def check_preview_request(payload: bytes | str) -> None:
+    """A preview request carries nothing the detector needs; only its size is checked."""
+    if len(payload) > MAX_SMALL_PAYLOAD:
+        raise ProtocolError("payload_too_large", f"preview request of {len(payload)} bytes")
+
+
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """The size a preview of a ``width`` x ``height`` frame is sent at (at most 1280 px wide)."""
+    if width < 1 or height < 1:
+        raise ValueError(f"no picture of {width}x{height}")
+    if width <= PREVIEW_MAX_WIDTH:
+        return width, height
+    return PREVIEW_MAX_WIDTH, max(1, round(height * PREVIEW_MAX_WIDTH / width))
