@@ -11,8 +11,8 @@ from homeassistant.components.camera import async_get_image
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
 
 from custom_components.roiwatch.protocol import MAX_PICTURE_BYTES
 
@@ -176,6 +176,24 @@ async def test_malformed_answer_is_refused(
     assert record.levelname == "WARNING"
     assert f"{BASE}/preview" in record.getMessage()
     assert reason in record.getMessage()
+
+
+async def test_request_publish_failure_shows_last_detection(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, mocked_entry: MockConfigEntry
+) -> None:
+    """A request that cannot be sent: no wait, the last detection picture.
+
+    Fake client: a publish that raises on a connected client cannot be made with a real broker.
+    """
+    async_fire_mqtt_message(hass, f"{BASE}/availability", "online")
+    async_fire_mqtt_message(hass, f"{BASE}/status", '{"state": "running", "revision": 1}')
+    async_fire_mqtt_message(hass, f"{BASE}/snapshot", SNAPSHOT)
+    await hass.async_block_till_done()
+    mqtt_mock.async_publish.reset_mock()
+    mqtt_mock.async_publish.side_effect = HomeAssistantError("no connection")
+    assert await image(hass) == SNAPSHOT
+    assert picture(hass) == "last_detection"
+    mqtt_mock.async_publish.assert_called_once_with(REQUEST, b"", 0, False)
 
 
 async def _parts(response: ClientResponse, wanted: int) -> list[bytes]:
