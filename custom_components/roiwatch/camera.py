@@ -30,7 +30,11 @@ async def async_setup_entry(
 
 
 class LivePreviewCamera(RoiWatchEntity, Camera):
-    """The device's main picture; its ``picture`` attribute says what the last one shown was."""
+    """The device's main picture; its ``picture`` attribute says where the picture comes from.
+
+    ``live`` while the last look got the detector's answer; otherwise (and at once when the
+    camera stops running) ``last_detection`` or ``none``, what a look shows then.
+    """
 
     _attr_name = None
     _attr_translation_key = "preview"
@@ -58,7 +62,10 @@ class LivePreviewCamera(RoiWatchEntity, Camera):
         return snapshot, PICTURE_NONE if snapshot is None else PICTURE_LAST_DETECTION
 
     async def async_camera_image(self, width: int | None = None, height: int | None = None) -> bytes | None:
-        """The live picture, else the last detection picture (the camera scales itself, so no resize)."""
+        """The live picture, else the last detection picture; width and height are not applied.
+
+        The detector already sends at most PREVIEW_MAX_WIDTH px; HA scales thumbnails itself.
+        """
         image = await self.coordinator.async_live_picture()
         picture = PICTURE_LIVE
         if image is None:
