@@ -30,7 +30,7 @@ from custom_components.roiwatch.protocol import MAX_ROIS
 from tests.mqtt_broker import Mosquitto
 
 from .conftest import ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry, roi_subentry, set_up
-from .helpers import Recorder, retained_config
+from .helpers import Recorder, retained_config, wait_for
 
 STRINGS = Path(__file__).parents[2] / "custom_components" / "roiwatch" / "strings.json"
 ERRORS = json.loads(STRINGS.read_text())["config_subentries"]["roi"]["error"]
@@ -201,6 +201,35 @@ async def test_update_region(
     response = await call(client, "region/save", **edit)
     assert response["result"] == {"region_id": ROI_PERSON, "revision": 3}
     assert len(await recorder.configs()) == published
+
+
+async def test_save_answers_after_its_publish(
+    hass: HomeAssistant, client: MockHAClientWebSocket, loaded_entry: MockConfigEntry, broker: Mosquitto
+) -> None:
+    """While another publish holds the publisher (a reconnect's, say), the answer waits for ours."""
+    moved = [[0.0, 0.3], [1.0, 0.3], [1.0, 1.0], [0.0, 1.0]]
+    edit = {"entry_id": loaded_entry.entry_id, "region_id": ROI_PERSON, **DRIVEWAY, "name": "Path"}
+    async with loaded_entry.runtime_data.publisher._lock:
+        await client.send_json_auto_id({"type": "roiwatch/region/save", **edit, "points": moved})
+        await wait_for(lambda: loaded_entry.subentries[ROI_PERSON].data["points"] == moved, "the change")
+    response = await client.receive_json()
+    assert response["result"] == {"region_id": ROI_PERSON, "revision": 2}
+    assert (await retained_config(broker))["revision"] == 2
+
+
+async def test_create_answers_after_the_reload(
+    hass: HomeAssistant, client: MockHAClientWebSocket, loaded_entry: MockConfigEntry, broker: Mosquitto
+) -> None:
+    """A new region reloads the camera; the answer comes once the reload published it."""
+    async with loaded_entry.setup_lock:  # a reload (or setup) already under way holds it
+        await client.send_json_auto_id(
+            {"type": "roiwatch/region/save", "entry_id": loaded_entry.entry_id, **DRIVEWAY}
+        )
+        await wait_for(lambda: len(loaded_entry.subentries) == 3, "the new subentry")
+    response = await client.receive_json()
+    assert response["result"]["revision"] == 2
+    assert hass.states.get("binary_sensor.porch_driveway") is not None
+    assert (await retained_config(broker))["revision"] == 2
 
 
 async def test_delete_region(
