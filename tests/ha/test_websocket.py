@@ -11,6 +11,7 @@ import json
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
@@ -230,6 +231,23 @@ async def test_create_answers_after_the_reload(
     assert response["result"]["revision"] == 2
     assert hass.states.get("binary_sensor.porch_driveway") is not None
     assert (await retained_config(broker))["revision"] == 2
+
+
+async def test_save_not_published_in_time(
+    hass: HomeAssistant,
+    client: MockHAClientWebSocket,
+    loaded_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A camera that does not get its change out (its reload hangs): saved, revision null, logged."""
+    with patch("custom_components.roiwatch.websocket_api.PUBLISH_TIMEOUT", 0.05):
+        async with loaded_entry.setup_lock:  # held until the answer came: only the timeout answers
+            response = await call(client, "region/save", entry_id=loaded_entry.entry_id, **DRIVEWAY)
+    assert response["result"]["revision"] is None
+    assert "Driveway" in [s.title for s in loaded_entry.subentries.values()]
+    assert "the change to camera Porch was not published within 0.05 s" in caplog.text
+    await hass.async_block_till_done()  # the reload goes on once the lock is free
+    assert hass.states.get("binary_sensor.porch_driveway") is not None
 
 
 async def test_delete_region(
@@ -506,3 +524,16 @@ async def test_panel_registered(hass: HomeAssistant, frontend_first: bool) -> No
         "module_url": f"/roiwatch_static/{PANEL_JS}?v={version}",
     }
     assert panel["config"]["_panel_custom"] | expected == panel["config"]["_panel_custom"]
+
+
+@pytest.mark.skipif(not _frontend_installed(), reason="home-assistant-frontend is not installed")
+async def test_panel_file_missing(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken install without the panel's module: no panel, a warning, the rest works."""
+    with patch("custom_components.roiwatch.panel.FRONTEND_DIR", tmp_path):
+        for domain in ("frontend", DOMAIN):
+            assert await async_setup_component(hass, domain, {})
+        await hass.async_block_till_done()
+    assert "roiwatch" not in hass.data["frontend_panels"]
+    assert "RoiWatch panel not added: cannot read roiwatch-panel.js" in caplog.text
