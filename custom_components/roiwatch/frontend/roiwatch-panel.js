@@ -171,11 +171,14 @@ class RoiWatchPanel extends HTMLElement {
   }
 
   connectedCallback() {
-    if (this._hass) this._showPicture(true);
+    if (!this.$) return;
+    this._showPicture(true);
+    if (this._status?.state === 'applying') this._poll();
   }
 
   disconnectedCallback() {
     // An MJPEG stream stays open as long as an <img> shows it.
+    clearTimeout(this._pollTimer);
     if (this.$) {
       this.$.live.removeAttribute('src');
       this._pictureKey = null;
@@ -392,6 +395,11 @@ class RoiWatchPanel extends HTMLElement {
     if (!st || st.state !== 'applying') return;
     const cam = this._cameras.find((c) => c.entry_id === st.entry);
     const ents = cam?.entities || {};
+    if (st.revision == null && cam?.revision > st.publishedBefore) {
+      st.revision = cam.revision;
+      this.$.status.textContent = `Applying revision ${st.revision}…`;
+    }
+    if (st.revision == null) return;
     const states = this._hass.states;
     const applied = states[ents.applied];
     const running = states[ents.running_revision];
@@ -401,7 +409,7 @@ class RoiWatchPanel extends HTMLElement {
     } else {
       // Without the (disabled by default) running revision sensor: the applied sensor turned on
       // again after the save and HA has published revision N or later.
-      done = applied?.state === 'on' && applied.last_changed !== st.appliedBefore && (cam?.revision ?? 0) >= st.revision;
+      done = applied?.state === 'on' && applied.last_changed !== st.appliedBefore && cam.revision >= st.revision;
     }
     if (done) {
       this._setStatus('applied', `Applied: the camera runs revision ${st.revision}.`);
@@ -576,6 +584,7 @@ class RoiWatchPanel extends HTMLElement {
       ? { id: r.id, name: r.name, detect: r.detect, points: r.points.map((p) => [...p]), sensitivity: r.sensitivity, off_delay: r.off_delay, closed: true }
       : null;
     this._corner = -1;
+    if (this._status?.state === 'error') this._setStatus(null);
     this._fillForm();
     this._redraw();
     if (r) this.$.formtitle.textContent = `Edit "${r.name}"`;
@@ -753,16 +762,25 @@ class RoiWatchPanel extends HTMLElement {
       this._setStatus('error', 'Not saved: see the message above.');
       return;
     }
-    if (this._draft === draft) {
-      draft.id = res.region_id;
-      draft.dirty = false;
-    }
-    this._applying(res.revision, cam.entry_id, appliedBefore);
+    // Done editing: the region shows in its sensor's colour (unless the user went on meanwhile).
+    if (this._draft === draft) this._select(null);
+    this._applying(res.revision, cam, appliedBefore);
   }
 
-  _applying(revision, entry, appliedBefore) {
-    this._setStatus('applying', `Applying revision ${revision}…`, { revision, entry, appliedBefore });
-    this._load(); // fresh ids, entity ids and the published revision
+  _applying(revision, cam, appliedBefore) {
+    // HA answers with the revision it published; without one (the camera's entry was busy) the
+    // re-lists tell when it publishes.
+    const text = revision == null ? 'Applying…' : `Applying revision ${revision}…`;
+    this._setStatus('applying', text, { revision, entry: cam.entry_id, appliedBefore, publishedBefore: cam.revision ?? 0 });
+    this._poll();
+  }
+
+  _poll() {
+    // Re-list while applying: fresh ids, entity ids and the published revision.
+    clearTimeout(this._pollTimer);
+    this._load().then(() => {
+      if (this._status?.state === 'applying' && this.isConnected) this._pollTimer = setTimeout(() => this._poll(), 3000);
+    });
   }
 
   _askDelete() {
@@ -781,7 +799,7 @@ class RoiWatchPanel extends HTMLElement {
       const res = await this._hass.callWS({ type: 'roiwatch/region/delete', entry_id: cam.entry_id, region_id: id });
       this._draft = null;
       this._select(null);
-      this._applying(res.revision, cam.entry_id, appliedBefore);
+      this._applying(res.revision, cam, appliedBefore);
     } catch (err) {
       this._setStatus('error', `Could not delete: ${err.message || err.code || err}`);
     }
