@@ -56,11 +56,16 @@ async function drawPolygon(points) {
   await panel.getByRole('button', { name: 'Close polygon' }).click();
 }
 
-/** Wait for "Applied" and return the revision it names. */
+/** Wait for "Applied" and return the revision it names, after checking what the status said on the way. */
 async function applied() {
   const status = panel.locator('#status[data-state="applied"]');
   await status.waitFor({ timeout: 120_000 });
-  return Number((await status.textContent()).match(/revision (\d+)/)[1]);
+  const revision = Number((await status.textContent()).match(/revision (\d+)/)[1]);
+  const said = await page.evaluate(() => window.roiwatchStatus.splice(0));
+  const applying = said.indexOf(`Applying revision ${revision}…`);
+  const saving = said.findIndex((text) => text === 'Saving…' || text === 'Deleting…');
+  assert.ok(saving >= 0 && saving < applying && applying < said.length - 1, JSON.stringify(said));
+  return revision;
 }
 
 /** The region's row in the panel's list, once its binary_sensor reports Clear or Detected. */
@@ -94,6 +99,12 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await panel.getByRole('heading', { name: 'RoiWatch regions' }).waitFor();
     // Two cameras: none is preselected.
     await panel.getByLabel('Camera').selectOption({ label: CAMERA });
+    // Everything the status line says, in order (it changes faster than a test can look).
+    await panel.locator('#status').evaluate((el) => {
+      window.roiwatchStatus = [];
+      const seen = () => window.roiwatchStatus.push(el.textContent);
+      new MutationObserver(seen).observe(el, { childList: true, characterData: true, subtree: true });
+    });
     for (const region of ['Driveway', 'Lawn']) await regionReports(region);
     const camera = await porch();
     const taken = new Set(camera.regions.map((r) => r.name));
@@ -166,7 +177,6 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await page.mouse.up();
     await shot(page, 'panel-edit.png');
     await panel.getByRole('button', { name: 'Save' }).click();
-    await panel.locator('#status').filter({ hasText: /Saving|Applying revision|Applied: the camera runs revision/ }).waitFor();
     const revision = await applied();
     assert.ok(revision > was, `revision ${revision} after ${was}`);
     const region = (await porch()).regions.find((r) => r.id === regionId);
