@@ -6,7 +6,8 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
   restart   - config change -> detection running the new revision (real agent, real mosquitto)
   dumb      - the dumb agent's resident memory and CPU per frame vs a bare JPEG encode
   analyzer  - dumb cameras at 5 fps that one analyzer core keeps up with
-  ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on
+  ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on;
+              a look at a camera entity -> its live picture in HA (smart, and dumb via the analyzer)
               (tests/ha/bench_e2e.py: HA's real core and MQTT client, real mosquitto, real agent)
 """
 
@@ -420,19 +421,21 @@ def bench_analyzer(pipeline_cost: float) -> None:
 def bench_ha(rounds: int) -> None:
     env = {**os.environ, "ROIWATCH_BENCH_ROUNDS": str(rounds)}
     out = subprocess.run(
-        [str(REPO / ".venv/bin/pytest"), "tests/ha/bench_e2e.py", "-s", "-q", "-p", "no:logging"],
+        [str(REPO / ".venv/bin/pytest"), "tests/ha/bench_e2e.py", "-s", "-q", "-p", "no:cacheprovider"],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
     )
     lines = out.stdout.splitlines()
-    start = next((i for i, x in enumerate(lines) if x.startswith("[home assistant]")), None)
-    if out.returncode != 0 or start is None:
+    starts = [i for i, x in enumerate(lines) if x.startswith("[home assistant]")]
+    if out.returncode != 0 or not starts:
         print(out.stdout[-3000:], out.stderr[-2000:])
         raise SystemExit("HA benchmark failed")
-    print()
-    print("\n".join(lines[start : start + 3]))
+    for start in starts:  # each block: its heading and the indented figure lines below it
+        end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
+        print()
+        print("\n".join(lines[start:end]))
 
 
 def main() -> int:

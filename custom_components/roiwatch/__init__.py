@@ -22,6 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
+    Platform.CAMERA,
     Platform.IMAGE,
     Platform.SENSOR,
     Platform.SWITCH,

@@ -28,12 +28,14 @@ from .const import (
     MANUFACTURER,
     MODELS,
 )
+from .preview import LivePreview
 from .protocol import (
     OFFLINE,
     ONLINE,
     ROI_ID_RE,
     STATE_ERROR,
     STATE_OFFLINE,
+    STATE_RUNNING,
     ProtocolError,
     Topics,
     check_picture,
@@ -101,6 +103,7 @@ class RoiWatchCoordinator:
         self.topics = Topics(BASE_TOPIC)
         self.state = CameraState()
         self.publisher = ConfigPublisher(hass, entry, self.topics)
+        self.preview = LivePreview(hass, self.topics.preview_request(self.camera_id), self._malformed)
         self.device_info = dr.DeviceInfo(
             identifiers={(DOMAIN, self.camera_id)},
             name=entry.title,
@@ -136,6 +139,7 @@ class RoiWatchCoordinator:
             (t.armed(cam), self._on_armed, 1),
             (t.detected(cam), self._on_detected, 1),
             (t.snapshot(cam), self._on_snapshot, 0),
+            (t.preview(cam), self.preview.on_preview, 0),
         ]
         # One exact topic per region rather than a `roi/+` wildcard: HA 2026.x's MQTT client
         # can fail on a wildcard that is unsubscribed while its subscribe is still in flight
@@ -202,6 +206,23 @@ class RoiWatchCoordinator:
     def detector_available(self) -> bool:
         """Detection results can be trusted: the detector is neither offline nor in error."""
         return self.agent_online and self.detection_state != STATE_ERROR
+
+    @property
+    def preview_possible(self) -> bool:
+        """Whether a preview request may be answered: not while the camera is known not to run."""
+        state = self.detection_state
+        return (
+            self.mqtt_connected
+            and self.state.armed
+            and self.state.availability != OFFLINE
+            and (state is None or state == STATE_RUNNING)
+        )
+
+    async def async_live_picture(self) -> bytes | None:
+        """The camera's live picture; None if it is known not to run or does not answer in time."""
+        if not self.preview_possible:
+            return None
+        return await self.preview.async_fetch()
 
     @property
     def running_revision(self) -> int | None:

@@ -32,6 +32,10 @@ async def async_get_config_entry_diagnostics(
                 "detector_available": coordinator.detector_available,
                 "applied": coordinator.applied,
             },
+            "live_preview": {
+                "possible": coordinator.preview_possible,
+                **asdict(coordinator.preview.counts),
+            },
             "published_config": coordinator.publisher.config,
         },
         TO_REDACT,

@@ -3,11 +3,14 @@
 Not collected by the test suite (its name does not start with test_); run it explicitly:
 ``.venv/bin/pytest tests/ha/bench_e2e.py -s -q``. Figures:
 - region saved in HA (subentry flow) -> the agent running that revision, as HA sees it;
-- a person appearing in the region in the video -> HA's binary_sensor turning on.
+- a person appearing in the region in the video -> HA's binary_sensor turning on;
+- a look at a camera entity (HA publishes ``preview_request``) -> the live picture in HA, for a
+  smart camera and for a dumb camera through the analyzer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import subprocess
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from homeassistant.components import mqtt
+from homeassistant.components.camera import async_get_image
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_NAME
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
@@ -36,6 +40,7 @@ from custom_components.roiwatch.const import (
 from tests.mqtt_broker import Mosquitto
 from tests.scene import write_scene
 
+from .conftest import camera_entry, set_up
 from .helpers import setup_real_mqtt, wait_for
 from .test_e2e import AGENT, VIDEO
 
@@ -160,5 +165,64 @@ async def test_bench_ha_end_to_end(hass: HomeAssistant, broker: Mosquitto, tmp_p
         agent.wait(15)
         log.close()
         await hass.config_entries.async_unload(entry.entry_id)
+        await hass.config_entries.async_unload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()
+
+
+def _agent(role: str, tmp_path: Path, broker: Mosquitto, *args: str) -> subprocess.Popen[bytes]:
+    log = (tmp_path / f"{role}.log").open("wb")
+    extra = [] if role == "dumb" else ["--state-dir", str(tmp_path / f"state-{role}")]
+    return subprocess.Popen(
+        [str(AGENT), role, "--broker", broker.url, "--log-level", "WARNING", *extra, *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.usefixtures("socket_enabled", "mock_hass_config")
+async def test_bench_live_preview(hass: HomeAssistant, broker: Mosquitto, tmp_path: Path) -> None:
+    """A look at camera.<cam> (request published) -> the live picture in HA, one look at a time."""
+    mqtt_entry = await setup_real_mqtt(hass, broker)
+    cameras = {"benchsmart": "smart", "benchdumb": "dumb"}
+    entries = [await set_up(hass, camera_entry(cam, cam.title(), kind)) for cam, kind in cameras.items()]
+    video = str(VIDEO)
+    agents = [
+        _agent("smart", tmp_path, broker, "--camera", "benchsmart", "--source", video, "--loop"),
+        _agent("dumb", tmp_path, broker, "--camera", "benchdumb", "--source", video, "--loop", "--fps", "5"),
+        _agent("analyzer", tmp_path, broker),
+    ]
+    try:
+        figures: dict[str, tuple[list[float], int]] = {}
+        for entry in entries:
+            coordinator = entry.runtime_data
+            entity_id = f"camera.{coordinator.camera_id}"
+            await wait_for(lambda c=coordinator: c.detection_state == "running", f"{entity_id} running", 60)
+            latencies: list[float] = []
+            missed = 0
+            while len(latencies) < max(ROUNDS * 2, 10) and missed < 20:
+                # Looks further apart than the detector's rate limit: each one is a fresh request.
+                await asyncio.sleep(protocol.PREVIEW_MIN_INTERVAL + 0.1)
+                asked = time.monotonic()
+                await async_get_image(hass, entity_id)
+                took = time.monotonic() - asked
+                if hass.states.get(entity_id).attributes["picture"] == "live":
+                    latencies.append(took)
+                else:
+                    missed += 1  # a fresh detector has no frame yet, or the answer came too late
+            assert latencies, f"{entity_id}: no live picture ({missed} looks without one)"
+            figures[cameras[coordinator.camera_id]] = latencies, missed
+        cores = os.cpu_count()
+        print(f"\n[home assistant] live preview, real HA core, mosquitto, agents; {cores} cores")
+        for kind, (latencies, missed) in figures.items():
+            _report(f"look at a {kind} camera -> live picture in HA", latencies)
+            if missed:
+                print(f"    ({missed} looks got no live picture within {protocol.PREVIEW_TIMEOUT} s)")
+    finally:
+        for proc in agents:
+            proc.terminate()
+        for proc in agents:
+            proc.wait(15)
+        for entry in entries:
+            await hass.config_entries.async_unload(entry.entry_id)
         await hass.config_entries.async_unload(mqtt_entry.entry_id)
         await hass.async_block_till_done()

@@ -244,7 +244,20 @@ class Agent(_Client):
     def __init__(self, hass: HomeAssistant, broker: Mosquitto, camera_id: str = CAMERA_ID) -> None:
         self.hass = hass
         self.base = f"roiwatch/{camera_id}"
+        self.preview: Callable[[int], bytes | None] | None = None
+        """Answers the n-th preview request (1, 2, ...) with this picture, as the detector does."""
+        self.preview_requests = 0
         super().__init__(broker)
+
+    def subscriptions(self) -> list[tuple[str, Any]]:
+        return [(f"{self.base}/preview_request", 0)]
+
+    def _arrived(self, delivered: Delivered) -> None:
+        if delivered.topic == f"{self.base}/preview_request":
+            self.preview_requests += 1
+            if self.preview is not None and (picture := self.preview(self.preview_requests)) is not None:
+                self.client.publish(f"{self.base}/preview", picture, qos=0, retain=False)
+        super()._arrived(delivered)
 
     async def send(self, leaf: str, payload: Any) -> None:
         """Publish on ``<base>/<leaf>`` (retained, as the agent) and wait until HA has handled it."""

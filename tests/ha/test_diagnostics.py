@@ -52,5 +52,12 @@ async def test_diagnostics(hass: HomeAssistant, hass_client: ClientSessionGenera
     assert camera["applied"] is True
     assert camera["detection_state"] == "running"
     assert data["published_config"]["revision"] == 1
+    assert data["live_preview"] == {
+        "possible": True,
+        "requests": 0,
+        "answers": 0,
+        "timeouts": 0,
+        "malformed": 0,
+    }
     assert len(data["published_config"]["rois"]) == 2
     assert "secret" not in str(data)

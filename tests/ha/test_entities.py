@@ -33,6 +33,7 @@ DETECTED = "binary_sensor.porch_detected"
 APPLIED = "binary_sensor.porch_configuration_applied"
 SWITCH = "switch.porch_detection"
 IMAGE = "image.porch_last_detection"
+CAMERA = "camera.porch"
 STATE = "sensor.porch_detection_state"
 FPS = "sensor.porch_frames_per_second"
 RESTARTS = "sensor.porch_restarts"
@@ -63,6 +64,7 @@ async def test_entities_and_device(
         APPLIED,
         SWITCH,
         IMAGE,
+        CAMERA,
         STATE,
         FPS,
         RESTARTS,

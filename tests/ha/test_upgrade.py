@@ -58,7 +58,8 @@ def hass_storage() -> Iterator[dict[str, Any]]:
 async def test_upgrade_keeps_every_entity(hass: HomeAssistant, broker: Mosquitto) -> None:
     """Every entity id, the user's rename and the states survive; one device lists them all."""
     await bootstrap.async_load_base_functionality(hass)  # loads (and migrates) the stored registries
-    old_ids = {e["entity_id"] for e in stored("core.entity_registry")["data"]["entities"]}
+    # 0.1.0 had no camera entity: the upgrade adds it, and keeps every other one.
+    old_ids = {e["entity_id"] for e in stored("core.entity_registry")["data"]["entities"]} | {"camera.porch"}
     await setup_real_mqtt(hass, broker)
     # The agent's retained state: running the stored revision, someone on the path.
     for leaf, payload in [
