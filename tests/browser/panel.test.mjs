@@ -62,7 +62,8 @@ async function applied() {
   await status.waitFor({ timeout: 120_000 });
   const revision = Number((await status.textContent()).match(/revision (\d+)/)[1]);
   const said = await page.evaluate(() => window.roiwatchStatus.splice(0));
-  const applying = said.indexOf(`Applying revision ${revision}…`);
+  // "Applying…" until HA names the revision it published (if it answered before publishing).
+  const applying = said.findIndex((text) => text === `Applying revision ${revision}…` || text === 'Applying…');
   const saving = said.findIndex((text) => text === 'Saving…' || text === 'Deleting…');
   assert.ok(saving >= 0 && saving < applying && applying < said.length - 1, JSON.stringify(said));
   return revision;

@@ -407,9 +407,10 @@ class RoiWatchPanel extends HTMLElement {
     if (running && !['unavailable', 'unknown'].includes(running.state)) {
       done = Number(running.state) >= st.revision && applied?.state === 'on';
     } else {
-      // Without the (disabled by default) running revision sensor: the applied sensor turned on
-      // again after the save and HA has published revision N or later.
-      done = applied?.state === 'on' && applied.last_changed !== st.appliedBefore && cam.revision >= st.revision;
+      // Without the (disabled by default) running revision sensor: HA has published revision N
+      // or later and the applied sensor is on since (or N was published before: nothing changed).
+      const since = applied?.last_changed !== st.appliedBefore || st.publishedBefore >= st.revision;
+      done = applied?.state === 'on' && since && cam.revision >= st.revision;
     }
     if (done) {
       this._setStatus('applied', `Applied: the camera runs revision ${st.revision}.`);
