@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from . import protocol
 from .broker import BrokerSettings, connect_async, connection_accepted, make_client
 from .pipeline import Pipeline
+from .preview import PreviewResponder
 from .sources import MqttPictureSource, SourceError, VideoSource
 
 _LOGGER = logging.getLogger(__name__)
@@ -163,15 +164,24 @@ def run(spec: DetectorSpec, control: Connection) -> None:
     if spec.source is None:
         pictures = MqttPictureSource(float(spec.config["fps"]), on_bad_picture)
 
+    def publish_preview(jpeg: bytes) -> None:
+        client.publish(topics.preview(cam), jpeg, qos=0, retain=False)
+
+    preview = PreviewResponder(cam, publish_preview)
+    preview.start()
+
     def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not connection_accepted(client, spec.broker, reason):
             return
         reporter.publish_all()
+        client.subscribe(topics.preview_request(cam), qos=0)
         if pictures is not None:
             client.subscribe(topics.frame(cam), qos=0)
 
     def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if pictures is not None and msg.topic == topics.frame(cam):
+        if msg.topic == topics.preview_request(cam):
+            preview.request(msg.payload)
+        elif pictures is not None and msg.topic == topics.frame(cam):
             pictures.put(msg.payload)
 
     client.on_connect = on_connect
@@ -194,12 +204,13 @@ def run(spec: DetectorSpec, control: Connection) -> None:
         return stopping.is_set()
 
     try:
-        _detect(spec, reporter, pictures, should_stop)
+        _detect(spec, reporter, pictures, preview, should_stop)
     except Exception as err:  # a crash is reported, then the supervisor restarts us
         _LOGGER.exception("Detection crashed")
         reporter.set_status(protocol.STATE_ERROR, error=f"detection crashed: {err}")
         _flush(client, reporter)
         os._exit(3)
+    preview.close()
     # Clean stop: leave no stale ON behind.
     reporter.set_rois([(roi_id, False) for roi_id, on in reporter.roi_on.items() if on])
     if orphaned.is_set():  # nobody will restart us: say so, as the last will would have
@@ -211,6 +222,7 @@ def _detect(
     spec: DetectorSpec,
     reporter: _Reporter,
     pictures: MqttPictureSource | None,
+    preview: PreviewResponder,
     should_stop: Callable[[], bool],
 ) -> None:
     person = None
@@ -223,8 +235,9 @@ def _detect(
     while not should_stop():
         source = pictures or VideoSource(spec.source or "", fps, spec.loop, spec.speed)
         try:
-            _run_source(source, pipeline, reporter, should_stop)
+            _run_source(source, pipeline, reporter, preview, should_stop)
         except SourceError as err:
+            preview.forget()
             _LOGGER.error("%s", err)
             reporter.set_status(protocol.STATE_ERROR, error=str(err))
             deadline = time.monotonic() + SOURCE_RETRY
@@ -232,6 +245,7 @@ def _detect(
                 time.sleep(0.1)
             continue
         if isinstance(source, VideoSource) and source.ended:
+            preview.forget()
             reporter.set_status(protocol.STATE_STOPPED, error="video source ended")
             while not should_stop():
                 time.sleep(0.2)
@@ -241,12 +255,15 @@ def _run_source(
     source: VideoSource | MqttPictureSource,
     pipeline: Pipeline,
     reporter: _Reporter,
+    preview: PreviewResponder,
     should_stop: Callable[[], bool],
 ) -> None:
     frames = 0
     window_start = time.monotonic()
     first = True
     for ts, frame in source.frames(should_stop):
+        # A reference only (no copy, no encode): the preview thread encodes when someone asks.
+        preview.offer(frame, source.latest_jpeg if isinstance(source, MqttPictureSource) else None)
         result = pipeline.process(frame, ts)
         if result.changes:
             reporter.set_rois(result.changes)

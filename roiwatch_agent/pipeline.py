@@ -64,6 +64,8 @@ class Pipeline:
         self._frame_size = (width, height)
 
     def process(self, frame: np.ndarray, now: float) -> FrameResult:
+        if not self.rois:  # a new camera before the user drew a region: frames only feed the preview
+            return FrameResult([], False)
         h, w = frame.shape[:2]
         if self._frame_size != (w, h):
             self._fit(w, h)

@@ -112,6 +112,7 @@ class MqttPictureSource:
         self._cond = threading.Condition()
         self._latest: bytes | None = None
         self._on_bad = on_bad_picture
+        self.latest_jpeg: bytes | None = None  # the picture the last frame was decoded from
 
     def put(self, payload: bytes) -> None:
         """Called from the MQTT thread: keep only the newest picture."""
@@ -135,6 +136,7 @@ class MqttPictureSource:
             frame = decode_picture(payload, self._on_bad)
             if frame is not None:
                 last = now
+                self.latest_jpeg = payload
                 yield now, frame
 
 

@@ -6,6 +6,9 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
   restart   - config change -> detection running the new revision (real agent, real mosquitto)
   dumb      - the dumb agent's resident memory and CPU per frame vs a bare JPEG encode
   analyzer  - dumb cameras at 5 fps that one analyzer core keeps up with
+  preview   - detection CPU per frame with no viewer / one viewer (2 requests a second) vs the
+              detection loop without the preview; request -> answer latency over the real broker
+              for a smart camera and for a dumb camera through the analyzer
   ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on;
               a look at a camera entity -> its live picture in HA (smart, and dumb via the analyzer)
               (tests/ha/bench_e2e.py: HA's real core and MQTT client, real mosquitto, real agent)
@@ -418,6 +421,194 @@ def bench_analyzer(pipeline_cost: float) -> None:
     line("cameras at 5 fps one analyzer core keeps up with", f"{1.0 / (5 * per_frame):7.1f}")
 
 
+def _detection_cpu(
+    frames: list[np.ndarray], seconds: float, port: int, preview: bool, viewer: bool
+) -> tuple[float, int, float]:
+    """The detection loop paced at FPS for ``seconds``: (process CPU seconds per frame, answers,
+    CPU seconds of the preview thread).
+
+    The loop is the detector's: pipeline.process per frame, plus the preview hand-over when
+    ``preview``; ``viewer`` asks for a preview twice a second, as an open camera view in HA does.
+    Process CPU includes the preview thread and paho's network thread.
+    """
+    from roiwatch_agent.preview import PreviewResponder
+
+    person = load_person_detector()
+    pipeline = Pipeline(config([walk_roi()]), person)
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+
+    def publish(jpeg: bytes) -> None:
+        client.publish("roiwatch/bench/preview", jpeg, qos=0)
+
+    responder = PreviewResponder("bench", publish)
+    responder.start()
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.wait(0.5):
+            responder.request(b"")
+
+    asker = threading.Thread(target=ask, daemon=True)
+    n = int(seconds * FPS)
+    try:
+        pipeline.process(frames[0], 0.0)  # warm-up outside the measurement
+        if viewer:
+            asker.start()
+        c0, t0 = time.process_time(), time.monotonic()
+        for i in range(n):
+            frame = frames[i % len(frames)]
+            if preview:
+                responder.offer(frame)
+            pipeline.process(frame, (i + 1) / FPS)
+            delay = t0 + (i + 1) / FPS - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        cpu = time.process_time() - c0
+        ident = responder._thread.ident  # the bench reads the thread's own CPU clock
+        assert ident is not None
+        thread_cpu = time.clock_gettime(time.pthread_getcpuclockid(ident))
+    finally:
+        stop.set()
+        responder.close()
+        client.loop_stop()
+        client.disconnect()
+    return cpu / n, responder.answers, thread_cpu
+
+
+class _PreviewClient:
+    """HA's side: asks for a camera's preview and times the answer."""
+
+    def __init__(self, port: int) -> None:
+        self.cond = threading.Condition()
+        self.answers: list[float] = []
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("roiwatch/+/preview")
+        self.client.loop_start()
+
+    def _on(self, _c, _u, _msg) -> None:  # type: ignore[no-untyped-def]
+        with self.cond:
+            self.answers.append(time.perf_counter())
+            self.cond.notify_all()
+
+    def latencies(self, camera: str, rounds: int) -> list[float]:
+        """``rounds`` requests 0.6 s apart (past the rate limit): seconds to each answer."""
+        out: list[float] = []
+        deadline = time.monotonic() + 60
+        while len(out) < rounds and time.monotonic() < deadline:
+            with self.cond:
+                seen = len(self.answers)
+            t = time.perf_counter()
+            self.client.publish(f"roiwatch/{camera}/preview_request", b"", qos=0)
+            with self.cond:
+                if self.cond.wait_for(lambda n=seen: len(self.answers) > n, 2.0):
+                    out.append(self.answers[seen] - t)
+            time.sleep(0.6)
+        return out
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _agent(broker: Mosquitto, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "roiwatch_agent.cli", *args, "--broker", broker.url, "--log-level", "WARNING"],
+        cwd=REPO,
+    )
+
+
+def bench_preview(seconds: float, rounds: int) -> None:
+    print(f"\n[preview] vtest.avi 768x576 at {FPS:.0f} fps, one walkway region; {seconds:.0f} s per run")
+    cv2.setNumThreads(1)
+    frames = read_frames(VIDEO, 2)[: int(seconds * FPS)]
+    broker = Mosquitto()
+    broker.start()
+    try:
+        runs: dict[str, list[float]] = {"today": [], "none": [], "viewer": []}
+        answers = 0
+        idle_thread = answer_thread = 0.0
+        for _ in range(2):  # interleaved, so drift on a busy machine hits every variant alike
+            runs["today"].append(_detection_cpu(frames, seconds, broker.port, False, False)[0])
+            cost, _, thread_cpu = _detection_cpu(frames, seconds, broker.port, True, False)
+            runs["none"].append(cost)
+            idle_thread += thread_cpu
+            cost, n, thread_cpu = _detection_cpu(frames, seconds, broker.port, True, True)
+            runs["viewer"].append(cost)
+            answers += n
+            answer_thread += thread_cpu
+        today, none, viewer = (statistics.median(runs[k]) for k in ("today", "none", "viewer"))
+        per_frame = {k: " / ".join(f"{v * 1e3:.2f}" for v in vals) for k, vals in runs.items()}
+        line(
+            "detection CPU per frame without the preview (today)",
+            f"{today * 1e3:7.2f} ms  ({per_frame['today']})",
+        )
+        line(
+            "  with the preview, nobody looking",
+            f"{none * 1e3:7.2f} ms  ({none / today:.3f}x today; {per_frame['none']})",
+        )
+        line(
+            "  with the preview, one viewer (2 requests/s)",
+            f"{viewer * 1e3:7.2f} ms  ({viewer / today:.2f}x today; {per_frame['viewer']})",
+        )
+        line(
+            "  preview thread CPU per answered picture (encode + publish)",
+            f"{answer_thread / max(1, answers) * 1e3:7.2f} ms  ({answers} answers;"
+            f" {idle_thread * 1e3:.2f} ms in all while nobody looked)",
+        )
+        from roiwatch_agent.preview import PreviewResponder, encode_preview
+
+        idle = PreviewResponder("bench", lambda _jpeg: None)
+        t = time.perf_counter()
+        for _ in range(100_000):
+            idle.offer(frames[0])
+        line("  the per-frame hand-over (offer)", f"{(time.perf_counter() - t) * 10:7.3f} us per frame")
+
+        big = cv2.resize(frames[0], (1920, 1080))
+        enc = sum(timed(encode_preview, big) for _ in range(20)) / 20
+        line("  encode of a 1920x1080 frame to a 1280 px preview", f"{enc * 1e3:7.2f} ms")
+
+        config_empty = protocol.encode_config(protocol.build_config("bench", "smart", 1, [], fps=FPS))
+        dumb_config = protocol.encode_config(protocol.build_config("benchdumb", "dumb", 1, [], fps=FPS))
+        asker = _PreviewClient(broker.port)
+        watcher = Watcher(broker.port)
+        state = tempfile.mkdtemp()
+        asker.client.publish("roiwatch/bench/config", config_empty, qos=1, retain=True)
+        asker.client.publish("roiwatch/benchdumb/config", dumb_config, qos=1, retain=True)
+        agents = [
+            _agent(
+                broker, "smart", "--camera", "bench", "--source", str(VIDEO), "--loop", "--state-dir", state
+            )
+        ]
+        try:
+            watcher.wait_running(1, 60)
+            smart = sorted(asker.latencies("bench", rounds))
+            agents.append(_agent(broker, "analyzer", "--state-dir", tempfile.mkdtemp()))
+            agents.append(_dumb_agent(broker, str(VIDEO)))
+            time.sleep(3)
+            dumb = sorted(asker.latencies("benchdumb", rounds))
+        finally:
+            for agent in agents:
+                agent.terminate()
+                agent.wait(15)
+            asker.close()
+        for label, lat in (("smart camera", smart), ("dumb camera via the analyzer (640 px JPEG)", dumb)):
+            if not lat:
+                line(f"request -> answer, {label}", "no answers")
+                continue
+            p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
+            line(
+                f"request -> answer, {label}",
+                f"{statistics.median(lat) * 1e3:7.1f} ms median, {p95 * 1e3:.1f} ms p95"
+                f" ({len(lat)}/{rounds} answered)",
+            )
+    finally:
+        broker.close()
+
+
 def bench_ha(rounds: int) -> None:
     env = {**os.environ, "ROIWATCH_BENCH_ROUNDS": str(rounds)}
     out = subprocess.run(
@@ -442,11 +633,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=["pipeline", "restart", "dumb", "analyzer", "ha"], action="append")
+    sections = ["pipeline", "restart", "dumb", "analyzer", "preview", "ha"]
+    parser.add_argument("--only", choices=sections, action="append")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
-    only = set(args.only or ["pipeline", "restart", "dumb", "analyzer", "ha"])
+    only = set(args.only or sections)
     if not VIDEO.exists():
         print(f"{VIDEO} missing: run scripts/setup", file=sys.stderr)
         return 1
@@ -463,6 +655,8 @@ def main() -> int:
         bench_dumb(args.seconds)
     if "analyzer" in only:
         bench_analyzer(figures["cost"])
+    if "preview" in only:
+        bench_preview(args.seconds, args.rounds)
     if "ha" in only:
         bench_ha(args.rounds)
     return 0

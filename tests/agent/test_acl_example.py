@@ -334,8 +334,8 @@ def _sentinel(observer: Peer, sender: Peer, topic: str) -> None:
     observer.wait_for(topic, payload)
 
 
-CAMERA_WRITES = ["announce", "availability", "status", "roi/r1", "detected", "snapshot", "frame"]
-RESULT_WRITES = ["status", "roi/r1", "detected", "snapshot"]
+CAMERA_WRITES = ["announce", "availability", "status", "roi/r1", "detected", "snapshot", "preview", "frame"]
+RESULT_WRITES = ["status", "roi/r1", "detected", "snapshot", "preview"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,8 +365,10 @@ def test_camera_publishes_its_own_topics_only(connect) -> None:
         "roiwatch/garden/frame",
         "roiwatch/garden/announce",
         "roiwatch/garden/availability",
-        "roiwatch/porch/config",  # only HA configures and arms a camera
+        "roiwatch/garden/preview",
+        "roiwatch/porch/config",  # only HA configures and arms a camera, and asks for previews
         "roiwatch/porch/armed",
+        "roiwatch/porch/preview_request",
         "roiwatch/porch/other",
         "roiwatch/porch",
         "elsewhere/porch/status",
@@ -393,6 +395,7 @@ def test_camera_reads_only_its_own_config_and_armed(connect) -> None:
     # wildcards too; and its own retained config and armed do arrive (after the above)
     porch.subscribe("roiwatch/+/config")
     porch.subscribe("roiwatch/+/armed")
+    porch.subscribe("roiwatch/+/preview_request")
     assert porch.wait_for("roiwatch/porch/config") == b"porch-config"
     assert porch.wait_for("roiwatch/porch/armed") == b"ON"
     assert not porch.topics() - {"roiwatch/porch/config", "roiwatch/porch/armed"}
@@ -403,13 +406,18 @@ def test_camera_reads_only_its_own_config_and_armed(connect) -> None:
     assert accepted(ha.publish("roiwatch/garden/armed", "OFF"))
     assert accepted(garden.publish("roiwatch/garden/frame", b"\xff\xd8"))
     assert accepted(garden.publish("roiwatch/garden/status", "garden-status-2"))
+    assert accepted(ha.publish("roiwatch/garden/preview_request", ""))
+    assert accepted(garden.publish("roiwatch/garden/preview", b"\xff\xd8"))
     _sentinel(porch, ha, "roiwatch/porch/armed")
     seen = porch.topics()
     assert not {t for t in seen if t.startswith("roiwatch/garden/")}, seen
-    # the camera does not read its own results either (only config and armed)
+    # its own preview requests do arrive (live: HA never retains them)
+    _sentinel(porch, ha, "roiwatch/porch/preview_request")
+    # the camera does not read its own results either (only config, armed, preview requests)
     assert accepted(porch.publish("roiwatch/porch/detected", "OFF"))
+    assert accepted(porch.publish("roiwatch/porch/preview", b"\xff\xd8"))
     _sentinel(porch, ha, "roiwatch/porch/armed")
-    assert "roiwatch/porch/detected" not in porch.topics()
+    assert not {"roiwatch/porch/detected", "roiwatch/porch/preview"} & porch.topics()
 
 
 def test_analyzer_reads_frames_and_config_and_writes_results(connect) -> None:
@@ -418,13 +426,15 @@ def test_analyzer_reads_frames_and_config_and_writes_results(connect) -> None:
     assert accepted(ha.publish("roiwatch/garden/config", "garden-config", retain=True))
     assert accepted(ha.publish("roiwatch/garden/armed", "ON", retain=True))
     analyzer = connect("analyzer")
-    for leaf in ("frame", "config", "armed"):
+    for leaf in ("frame", "config", "armed", "preview_request"):
         assert accepted(analyzer.subscribe(f"roiwatch/+/{leaf}"))
     assert analyzer.wait_for("roiwatch/garden/config") == b"garden-config"
     assert analyzer.wait_for("roiwatch/garden/armed") == b"ON"
     garden = connect("garden")
     assert accepted(garden.publish("roiwatch/garden/frame", b"\xff\xd8jpeg"))
     assert analyzer.wait_for("roiwatch/garden/frame") == b"\xff\xd8jpeg"
+    assert accepted(ha.publish("roiwatch/garden/preview_request", "asked"))
+    assert analyzer.wait_for("roiwatch/garden/preview_request") == b"asked"
 
     for cam in ("garden", "porch"):
         for leaf in RESULT_WRITES:
@@ -435,6 +445,7 @@ def test_analyzer_reads_frames_and_config_and_writes_results(connect) -> None:
         "roiwatch/garden/armed",
         "roiwatch/garden/announce",
         "roiwatch/garden/frame",
+        "roiwatch/garden/preview_request",
     ]
     for topic in denied:
         assert analyzer.publish(topic, b"evil") == NOT_AUTHORIZED, topic
@@ -453,7 +464,7 @@ def test_homeassistant_has_full_access(connect) -> None:
     assert accepted(ha.subscribe("roiwatch/#"))
     porch = connect("porch")
     for cam in ("porch", "garden"):
-        for leaf in ("config", "armed", *CAMERA_WRITES):
+        for leaf in ("config", "armed", "preview_request", *CAMERA_WRITES):
             assert accepted(ha.publish(f"roiwatch/{cam}/{leaf}", b"h")), (cam, leaf)
             ha.wait_for(f"roiwatch/{cam}/{leaf}")
     assert accepted(porch.publish("roiwatch/porch/detected", "ON"))
