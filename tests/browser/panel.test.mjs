@@ -32,6 +32,7 @@ let browser;
 let page;
 let panel;
 let name;
+let entryId;
 let regionId;
 
 /** A websocket command, sent by the page's own Home Assistant connection (as the admin). */
@@ -61,6 +62,10 @@ async function applied() {
   const status = panel.locator('#status[data-state="applied"]');
   await status.waitFor({ timeout: 120_000 });
   const revision = Number((await status.textContent()).match(/revision (\d+)/)[1]);
+  // At that moment the camera runs it, as the agent last told HA (its diagnostics say so).
+  const diagnostics = await panel.evaluate((el, id) => el.hass.callApi('GET', `diagnostics/config_entry/${id}`), entryId);
+  const running = diagnostics.data.camera.status.revision;
+  assert.ok(running >= revision, `"Applied" shows revision ${revision}, the camera runs ${running}`);
   const said = await page.evaluate(() => window.roiwatchStatus.splice(0));
   // "Applying…" until HA names the revision it published (if it answered before publishing).
   const applying = said.findIndex((text) => text === `Applying revision ${revision}…` || text === 'Applying…');
@@ -74,6 +79,12 @@ async function regionReports(regionName) {
   await panel.locator('#list button').filter({ hasText: regionName }).filter({ hasText: /Clear|Detected/ }).waitFor({
     timeout: 90_000,
   });
+}
+
+/** For the screenshots only: a save reloads the camera's entry, its picture returns with the next frame. */
+async function pictureShows() {
+  const img = await panel.locator('#live').elementHandle();
+  await page.waitForFunction((el) => !el.hidden && el.naturalWidth > 0, img, { timeout: 30_000 }).catch(() => {});
 }
 
 /** The live picture's pixels, as the browser shows them. */
@@ -108,6 +119,20 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     });
     for (const region of ['Driveway', 'Lawn']) await regionReports(region);
     const camera = await porch();
+    entryId = camera.entry_id;
+    // Each region is drawn in its sensor's state: wait for a moment a person is in one (the
+    // video's people walk through Driveway every few seconds) and check every region's polygon.
+    const entities = Object.fromEntries(camera.regions.map((r) => [r.id, r.entity_id]));
+    await page.waitForFunction(
+      ([el, ids]) => {
+        const polygons = [...el.shadowRoot.querySelectorAll('#svg polygon.region')];
+        const shown = (p) => ({ on: 'on', off: 'off' })[el.hass.states[ids[p.dataset.id]]?.state] || 'na';
+        return polygons.length === Object.keys(ids).length && polygons.every((p) => p.dataset.state === shown(p))
+          && polygons.some((p) => p.dataset.state === 'on');
+      },
+      [await panel.elementHandle(), entities],
+      { timeout: 90_000 },
+    );
     const taken = new Set(camera.regions.map((r) => r.name));
     name = 'Doormat';
     for (let n = 2; taken.has(name); n++) name = `Doormat ${n}`;
@@ -162,8 +187,6 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     const polygon = panel.locator(`#svg polygon[data-id="${regionId}"]`);
     assert.ok(['on', 'off'].includes(await polygon.getAttribute('data-state')));
     assert.ok(revision >= 1);
-    await page.mouse.move(0, 0);
-    await shot(page, 'panel.png');
   });
 
   await t.test('dragging a corner saves the moved point and applies the next revision', async () => {
@@ -176,6 +199,7 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await page.mouse.down();
     await page.mouse.move(box.x + DRAGGED[0] * box.width, box.y + DRAGGED[1] * box.height, { steps: 8 });
     await page.mouse.up();
+    await pictureShows();
     await shot(page, 'panel-edit.png');
     await panel.getByRole('button', { name: 'Save' }).click();
     const revision = await applied();
@@ -205,8 +229,12 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await visible(panel.locator('header').locator('ha-menu-button, #menu')).waitFor();
     await panel.locator('#list button').filter({ hasText: name }).waitFor();
     await page.waitForTimeout(500); // the layout settles after the resize
+    await pictureShows();
     await shot(page, 'panel-phone.png');
     await page.setViewportSize({ width: 1280, height: 1000 });
+    await page.mouse.move(0, 0);
+    await pictureShows();
+    await shot(page, 'panel.png');
   });
 
   await t.test('deleting asks in the panel, then the region and its sensor go', async () => {
