@@ -92,10 +92,16 @@ function livePixels() {
   return panel.locator('#live').screenshot();
 }
 
+const panelErrors = [];
+
 before(async () => {
   if (skip) return;
   browser = await launch();
   page = browser.page;
+  // Uncaught errors of the panel's module fail the test (HA's own are not this test's business).
+  page.on('pageerror', (err) => {
+    if (String(err.stack).includes('roiwatch')) panelErrors.push(err.stack);
+  });
 });
 
 after(async () => {
@@ -215,6 +221,11 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await panel.getByLabel('Name').fill(`${name} bowtie`);
     await panel.getByRole('button', { name: 'Save' }).click();
     await panel.locator('#err-points').filter({ hasText: /crosses or touches itself/ }).waitFor();
+    // The text comes from the integration's translations, loaded into the frontend.
+    const translated = await panel.evaluate((el) =>
+      el.hass.localize('component.roiwatch.config_subentries.roi.error.points_self_intersect'),
+    );
+    assert.equal(await panel.locator('#err-points').textContent(), translated);
     assert.equal((await porch()).regions.length, count, 'nothing was added');
     // Nothing is lost: the corners and the name are still in the editor.
     assert.equal(await panel.locator('.h.corner').count(), BOWTIE.length);
@@ -248,5 +259,9 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     assert.ok(revision > was);
     await panel.locator('#list button').filter({ hasText: name }).waitFor({ state: 'detached' });
     assert.equal((await porch()).regions.find((r) => r.id === regionId), undefined);
+  });
+
+  await t.test('the panel threw no error', () => {
+    assert.deepEqual(panelErrors, []);
   });
 });
