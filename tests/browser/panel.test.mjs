@@ -262,6 +262,6 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
   });
 
   await t.test('the panel threw no error', () => {
-    assert.deepEqual(panelErrors, []);
+    assert.equal(panelErrors.length, 0, `${panelErrors.length} errors, the first: ${panelErrors[0]}`);
   });
 });
