@@ -5,6 +5,7 @@ Contract (the panel codes against exactly this)::
     roiwatch/cameras {}                                                        (admin)
      -> {"cameras": [{"entry_id", "title", "camera_id", "kind", "loaded": bool,
            "revision": int|null  (the config revision HA last published; null if not loaded),
+           "running_revision": int|null  (the revision the camera reports running),
            "entities": {"camera", "applied", "running_revision", "state": entity_id|null},
            "regions": [{"id", "name", "detect", "points": [[x, y], ...] (fractions 0..1),
                         "sensitivity", "off_delay", "entity_id": entity_id|null}]}],
@@ -178,6 +179,8 @@ def _describe(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
         "kind": entry.data[CONF_KIND],
         "loaded": coordinator is not None,
         "revision": None if coordinator is None else coordinator.publisher.revision,
+        # From the agent's status: the panel's "applied" must not need a disabled-by-default sensor.
+        "running_revision": None if coordinator is None else coordinator.running_revision,
         "entities": {name: entity_id(*where) for name, where in ENTITIES.items()},
         "regions": [
             {

@@ -31,7 +31,7 @@ from custom_components.roiwatch.protocol import MAX_ROIS
 from tests.mqtt_broker import Mosquitto
 
 from .conftest import ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry, roi_subentry, set_up
-from .helpers import Recorder, retained_config, wait_for
+from .helpers import Agent, Recorder, retained_config, wait_for
 
 STRINGS = Path(__file__).parents[2] / "custom_components" / "roiwatch" / "strings.json"
 ERRORS = json.loads(STRINGS.read_text())["config_subentries"]["roi"]["error"]
@@ -96,9 +96,9 @@ async def test_cameras(
         "kind": "smart",
         "loaded": True,
         "revision": 1,
+        "running_revision": None,
         "entities": {
-            # The camera entity is another branch's platform: its id when it exists.
-            "camera": porch["entities"]["camera"],
+            "camera": "camera.porch",
             "applied": "binary_sensor.porch_configuration_applied",
             "running_revision": "sensor.porch_running_revision",
             "state": "sensor.porch_detection_state",
@@ -124,10 +124,21 @@ async def test_cameras(
             },
         ],
     }
-    assert porch["entities"]["camera"] in (None, "camera.porch")
     assert other["entry_id"] == garden.entry_id
-    assert (other["loaded"], other["revision"], other["regions"]) == (False, None, [])
+    assert (other["loaded"], other["revision"], other["running_revision"], other["regions"]) == (
+        False,
+        None,
+        None,
+        [],
+    )
     assert other["entities"] == dict.fromkeys(("camera", "applied", "running_revision", "state"))
+
+
+async def test_cameras_running_revision(client: MockHAClientWebSocket, agent: Agent) -> None:
+    """The revision the camera reports running (what the panel's "applied" mark waits for)."""
+    await agent.running(revision=1)
+    (porch,) = (await call(client, "cameras"))["result"]["cameras"]
+    assert porch["running_revision"] == 1
 
 
 # ------------------------------------------------------------------------------ saving

@@ -286,7 +286,8 @@ class RoiWatchPanel extends HTMLElement {
       return;
     }
     this._fillCameras();
-    const drawn = JSON.stringify(this._camera());
+    const { running_revision: _running, ...shown } = this._camera() || {};
+    const drawn = JSON.stringify(shown);
     if (drawn !== this._drawn) {
       // Redraw only what changed: a re-list that brings nothing new leaves the editor alone.
       this._drawn = drawn;
@@ -400,18 +401,13 @@ class RoiWatchPanel extends HTMLElement {
       this.$.status.textContent = `Applying revision ${st.revision}…`;
     }
     if (st.revision == null) return;
-    const states = this._hass.states;
-    const applied = states[ents.applied];
-    const running = states[ents.running_revision];
-    let done;
-    if (running && !['unavailable', 'unknown'].includes(running.state)) {
-      done = Number(running.state) >= st.revision && applied?.state === 'on';
-    } else {
-      // Without the (disabled by default) running revision sensor: HA has published revision N
-      // or later and the applied sensor is on since (or N was published before: nothing changed).
-      const since = applied?.last_changed !== st.appliedBefore || st.publishedBefore >= st.revision;
-      done = applied?.state === 'on' && since && cam.revision >= st.revision;
+    const applied = this._hass.states[ents.applied];
+    if (applied?.last_changed !== st.appliedSeen) {
+      // The applied sensor moved: re-list now for the running revision rather than at the next poll.
+      st.appliedSeen = applied?.last_changed;
+      if (st.appliedSeen !== st.appliedBefore) this._poll();
     }
+    const done = applied?.state === 'on' && cam.running_revision != null && cam.running_revision >= st.revision;
     if (done) {
       this._setStatus('applied', `Applied: the camera runs revision ${st.revision}.`);
       this._relist(5);
