@@ -45,14 +45,15 @@ VENV_BIN = ROOT / ".venv" / "bin"
 HA_NEWEST = ROOT / "scripts" / "ha-newest"  # runs a command in the Python 3.14 root of the newest HA
 VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
 BLUEPRINT = ROOT / "blueprints" / "automation" / "roiwatch" / "notify_person_in_roi.yaml"
-BROWSER_TEST = ROOT / "tests" / "browser" / "ui.test.mjs"
+# The region editor panel first (the way to define regions), then the rest of HA's UI.
+BROWSER_TESTS = tuple(ROOT / "tests" / "browser" / name for name in ("panel.test.mjs", "ui.test.mjs"))
 # The README shows these; scripts/test points ROIWATCH_SCREENSHOTS elsewhere to keep the tree clean.
 SCREENSHOTS = Path(os.environ.get("ROIWATCH_SCREENSHOTS", ROOT / "docs" / "screenshots"))
 
 # What HA's onboarding sets up by itself (core_config step); not wanted in the demo.
 ONBOARDING_EXTRAS = frozenset({"google_translate", "met", "radio_browser", "shopping_list"})
 
-BROWSER_TIMEOUT = 180  # seconds for the whole browser test
+BROWSER_TIMEOUT = 420  # seconds for the whole browser test (both files)
 
 USERNAME = "demo"
 PASSWORD = "demo-password-123"
@@ -977,14 +978,15 @@ class Demo:
             "ROIWATCH_SCREENSHOTS": str(SCREENSHOTS),
             "ROIWATCH_ENTRIES": json.dumps({k: v["entry_id"] for k, v in self.entries.items()}),
         }
-        log(f"running the browser test: node --test {BROWSER_TEST.relative_to(ROOT)} (Chromium)")
+        names = " ".join(str(test.relative_to(ROOT)) for test in BROWSER_TESTS)
+        log(f"running the browser test: node --test {names} (Chromium)")
         proc = await asyncio.create_subprocess_exec(
             "node",
             "--test",
             "--test-concurrency=1",
             "--test-reporter=spec",
-            str(BROWSER_TEST),
-            cwd=BROWSER_TEST.parent,
+            *map(str, BROWSER_TESTS),
+            cwd=BROWSER_TESTS[0].parent,
             env=env,
             start_new_session=True,  # its Chromium too: stopped as a group below
         )
@@ -1038,6 +1040,7 @@ class Demo:
     def print_banner(self, ha: HomeAssistant) -> None:
         lines = [
             f"Home Assistant: {ha.url}   (user {USERNAME!r}, password {PASSWORD!r})",
+            f'Region editor:  {ha.url}/roiwatch   (sidebar "RoiWatch": draw regions on the live picture)',
             "Cameras: "
             + ", ".join(f"{c.name} ({c.kind})" for c in CAMERAS)
             + f"; broker mqtt://127.0.0.1:{self.mqtt_port}; logs in {LOGS.relative_to(ROOT)}/",

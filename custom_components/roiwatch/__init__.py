@@ -8,10 +8,13 @@ from homeassistant.components import mqtt
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
-from . import issues, registry
+from . import issues, registry, websocket_api
 from .const import BASE_TOPIC, CONF_CAMERA_ID, DOMAIN
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator, entity_layout
+from .panel import async_setup_panel
 from .protocol import Topics
 from .publisher import async_remove_store
 
@@ -24,6 +27,15 @@ PLATFORMS: list[Platform] = [
     Platform.SENSOR,
     Platform.SWITCH,
 ]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Once, whatever the cameras: the region editor's websocket API and its panel."""
+    websocket_api.async_register(hass)
+    await async_setup_panel(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> bool:

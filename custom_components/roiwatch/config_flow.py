@@ -11,7 +11,6 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
-    ConfigSubentry,
     ConfigSubentryFlow,
     OptionsFlow,
     SubentryFlowResult,
@@ -62,6 +61,7 @@ from .protocol import (
     parse_announce,
     points_from_text,
     points_to_text,
+    validate_points,
 )
 
 # Each rule a region's points can break has its own translated form error.
@@ -285,11 +285,11 @@ class RoiSubentryFlow(ConfigSubentryFlow):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Add a region."""
         entry = self._get_entry()
-        if sum(s.subentry_type == SUBENTRY_ROI for s in entry.subentries.values()) >= MAX_ROIS:
+        if region_limit_reached(entry):
             return self.async_abort(reason="max_regions", description_placeholders={"max": str(MAX_ROIS)})
         errors: dict[str, str] = {}
         if user_input is not None:
-            title, data = self._validate(entry, user_input, None, errors)
+            title, data = _check_form(entry, user_input, None, errors)
             if not errors:
                 return self.async_create_entry(title=title, data=data)
         return self._show(
@@ -304,7 +304,7 @@ class RoiSubentryFlow(ConfigSubentryFlow):
         subentry = self._get_reconfigure_subentry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            title, data = self._validate(entry, user_input, subentry, errors)
+            title, data = _check_form(entry, user_input, subentry.subentry_id, errors)
             if not errors:
                 return self.async_update_and_abort(entry, subentry, title=title, data=data)
         return self._show(
@@ -329,36 +329,71 @@ class RoiSubentryFlow(ConfigSubentryFlow):
             errors=errors,
         )
 
-    @staticmethod
-    def _validate(
-        entry: ConfigEntry,
-        user_input: dict[str, Any],
-        editing: ConfigSubentry | None,
-        errors: dict[str, str],
-    ) -> tuple[str, dict[str, Any]]:
-        """Check the form; fills ``errors`` (one translated error per broken rule)."""
-        name = user_input[CONF_NAME].strip()
-        if not name:
-            errors[CONF_NAME] = "name_required"
-        elif len(name) > MAX_NAME_LEN:
-            errors[CONF_NAME] = "name_too_long"
-        elif any(
-            s.subentry_type == SUBENTRY_ROI
-            and s.title.strip().casefold() == name.casefold()
-            and (editing is None or s.subentry_id != editing.subentry_id)
-            for s in entry.subentries.values()
-        ):
-            # Checked here: a duplicate subentry unique_id raises in 2025.4 instead of aborting.
-            errors[CONF_NAME] = "name_duplicate"
-        points: list[list[float]] = []
+
+def _check_form(
+    entry: ConfigEntry, user_input: dict[str, Any], editing: str | None, errors: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """The region form: points typed in percent, numbers from selectors (floats)."""
+    points: Any = None
+    try:
+        points = points_from_text(user_input[CONF_POINTS])
+    except ProtocolError as err:
+        errors[CONF_POINTS] = err.code if err.code in POINTS_ERRORS else "points_format"
+    values = {
+        **user_input,
+        CONF_POINTS: points,
+        CONF_SENSITIVITY: round(user_input[CONF_SENSITIVITY]),
+        CONF_OFF_DELAY: _whole(user_input[CONF_OFF_DELAY]),
+    }
+    return check_region(entry, values, editing, errors)
+
+
+def region_limit_reached(entry: ConfigEntry) -> bool:
+    """The camera has as many regions as the protocol allows."""
+    return sum(s.subentry_type == SUBENTRY_ROI for s in entry.subentries.values()) >= MAX_ROIS
+
+
+def check_region(
+    entry: ConfigEntry, values: Mapping[str, Any], editing: str | None, errors: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """The rules of a region, shared by the region flows and the region editor's API.
+
+    ``values`` holds name, detect, points (fractions 0..1, already parsed), sensitivity and
+    off_delay; ``editing`` is the id of the region being changed (None: a new one). Fills
+    ``errors`` with one key of ``config_subentries.roi.error`` per broken rule, by field, and
+    returns the subentry's title and data.
+    """
+    name = values[CONF_NAME].strip()
+    if not name:
+        errors[CONF_NAME] = "name_required"
+    elif len(name) > MAX_NAME_LEN:
+        errors[CONF_NAME] = "name_too_long"
+    elif any(
+        s.subentry_type == SUBENTRY_ROI
+        and s.title.strip().casefold() == name.casefold()
+        and s.subentry_id != editing
+        for s in entry.subentries.values()
+    ):
+        # Checked here: a duplicate subentry unique_id raises in 2025.4 instead of aborting.
+        errors[CONF_NAME] = "name_duplicate"
+    if values[CONF_DETECT] not in DETECT_KINDS:
+        errors[CONF_DETECT] = "detect_invalid"
+    points: list[list[float]] = []
+    if CONF_POINTS not in errors:
         try:
-            points = points_from_text(user_input[CONF_POINTS])
+            points = validate_points(values[CONF_POINTS])
         except ProtocolError as err:
             errors[CONF_POINTS] = err.code if err.code in POINTS_ERRORS else "points_format"
-        data = {
-            CONF_DETECT: user_input[CONF_DETECT],
-            CONF_POINTS: points,
-            CONF_SENSITIVITY: round(user_input[CONF_SENSITIVITY]),
-            CONF_OFF_DELAY: _whole(user_input[CONF_OFF_DELAY]),
-        }
-        return name, data
+    sensitivity = values[CONF_SENSITIVITY]
+    if not (float(sensitivity).is_integer() and SENSITIVITY_RANGE[0] <= sensitivity <= SENSITIVITY_RANGE[1]):
+        errors[CONF_SENSITIVITY] = "sensitivity_range"
+    off_delay = values[CONF_OFF_DELAY]
+    if not OFF_DELAY_RANGE[0] <= off_delay <= OFF_DELAY_RANGE[1]:
+        errors[CONF_OFF_DELAY] = "off_delay_range"
+    data = {
+        CONF_DETECT: values[CONF_DETECT],
+        CONF_POINTS: points,
+        CONF_SENSITIVITY: int(sensitivity),
+        CONF_OFF_DELAY: _whole(off_delay),
+    }
+    return name, data

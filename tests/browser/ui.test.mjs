@@ -10,37 +10,18 @@
 // (or $ROIWATCH_SCREENSHOTS).
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
+import { HA_URL, launch, login, shot as shotOf, skip, visible } from './browser.mjs';
 
-const HA_URL = (process.env.HA_URL || '').replace(/\/$/, '');
-const USERNAME = process.env.HA_USERNAME || 'demo';
-const PASSWORD = process.env.HA_PASSWORD || 'demo-password-123';
-const SHOTS = process.env.ROIWATCH_SCREENSHOTS || path.resolve(import.meta.dirname, '../../docs/screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CAMERA = 'Porch';
 const REGIONS = ['Driveway', 'Lawn'];
 const NEW_REGION = { name: 'Crossing', points: '35,40 65,40 65,60 35,60', offDelay: '2' };
 
-const skip = HA_URL ? false : 'HA_URL is not set: run it with scripts/demo --check --browser';
-
-let context;
+let browser;
 let page;
-let profile;
 
-async function shot(name) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, name) });
-}
-
-/** The first visible match (HA keeps hidden copies of menus and dialogs in the DOM). */
-function visible(locator) {
-  return locator.filter({ visible: true }).first();
-}
+const shot = (name) => shotOf(page, name);
 
 /** Wait until an <img> has really loaded a picture. */
 async function pictureLoaded(img) {
@@ -100,46 +81,17 @@ async function regionReports(card, name, timeout = 60_000) {
 
 before(async () => {
   if (skip) return;
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'roiwatch-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 1000 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  // Nothing leaves this machine: the frontend asks the internet for brand icons; refuse that.
-  const origin = new URL(HA_URL).origin;
-  await context.route(
-    (url) => /^(https?|wss?):$/.test(url.protocol) && url.origin !== origin,
-    (route) => route.abort(),
-  );
-  page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(60_000);
+  browser = await launch();
+  page = browser.page;
 });
 
 after(async () => {
-  await context?.close();
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
 });
 
 test('RoiWatch in the Home Assistant UI', { skip }, async (t) => {
   await t.test('log in as the demo user', async () => {
-    await page.goto(HA_URL);
-    await page.getByRole('textbox', { name: 'Username' }).fill(USERNAME);
-    await page.getByRole('textbox', { name: 'Password' }).fill(PASSWORD);
-    // Keep the tokens across page loads (otherwise each page.goto would ask to log in again).
-    await page.getByRole('checkbox', { name: /keep me logged in/i }).check();
-    await page.keyboard.press('Enter');
-    await visible(page.getByText('Settings', { exact: true })).waitFor();
+    await login(page);
     // The default dashboard: /lovelace up to 2026.7, the new overview (/home) since.
     assert.match(page.url(), /\/(lovelace|home)/);
   });

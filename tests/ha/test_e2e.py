@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     CONF_NAME,
@@ -25,6 +25,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import async_capture_events
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.roiwatch.const import (
     CONF_DETECT,
@@ -221,6 +222,70 @@ async def test_person_in_region_end_to_end(
         assert await retained_config(broker, CAMERA) is None
     finally:
         print("\nE2E timings (s):", {k: round(v, 2) for k, v in timings.items()})
+        for camera in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(camera.entry_id)
+        await hass.config_entries.async_unload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()
+
+
+async def _add_discovered_camera(hass: HomeAssistant) -> ConfigEntry:
+    """Confirm the camera the agent's announce offered, as the UI does."""
+    await wait_for(
+        lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN),
+        "the discovered camera to be offered",
+    )
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {CONF_NAME: "Porch"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    entry: ConfigEntry = result["result"]
+    assert entry.state is ConfigEntryState.LOADED
+    return entry
+
+
+@pytest.mark.usefixtures("socket_enabled", "mock_hass_config")
+async def test_region_from_editor_end_to_end(
+    hass: HomeAssistant,
+    broker: Mosquitto,
+    agent: subprocess.Popen[bytes],
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """A region saved by the editor panel's API: the agent runs it and sees people walk in it."""
+    mqtt_entry = await setup_real_mqtt(hass, broker)
+    try:
+        entry = await _add_discovered_camera(hass)
+        await wait_for(is_state(hass, APPLIED, "on"), "the agent to run revision 1")
+        client = await hass_ws_client(hass)
+        await client.send_json_auto_id(
+            {
+                "type": "roiwatch/region/save",
+                "entry_id": entry.entry_id,
+                "name": "Walkway",
+                "detect": "person",
+                # Fractions of the picture: the lower 70 %, where people walk in vtest.avi.
+                "points": [[0, 0.3], [1, 0.3], [1, 1], [0, 1]],
+                "sensitivity": 50,
+                "off_delay": 3,
+            }
+        )
+        response = await client.receive_json()
+        assert response["success"], response
+        revision = response["result"]["revision"]
+        assert revision == 2
+        held = await retained_config(broker, CAMERA)
+        assert held["revision"] == revision
+        assert [r["name"] for r in held["rois"]] == ["Walkway"]
+
+        def coordinator() -> RoiWatchCoordinator:
+            return entry.runtime_data  # a new region reloads the entry: looked up each time
+
+        await wait_for(
+            lambda: coordinator().running_revision == revision and coordinator().detection_state == "running",
+            f"the agent to run revision {revision}",
+        )
+        assert hass.states.get(APPLIED).state == "on"
+        await wait_for(is_state(hass, REGION, "on"), "a person in the region", 60)
+    finally:
         for camera in hass.config_entries.async_entries(DOMAIN):
             await hass.config_entries.async_unload(camera.entry_id)
         await hass.config_entries.async_unload(mqtt_entry.entry_id)
