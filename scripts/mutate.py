@@ -37,6 +37,13 @@ TARGETS: dict[str, tuple[str, list[str], list[str]]] = {
     "protocol": ("roiwatch_agent/protocol.py", ["tests/agent/test_protocol.py"], AGENT_FLAGS),
     # Home Assistant's side, with the HA test harness (pytest-homeassistant-custom-component).
     "publisher": ("custom_components/roiwatch/publisher.py", ["tests/ha/test_init.py"], HA_FLAGS),
+    # The live preview: the agent's responder (real processes: slow) and HA's request/wait.
+    "preview": (
+        "roiwatch_agent/preview.py",
+        ["tests/agent/test_preview_encode.py", "tests/agent/test_preview.py"],
+        AGENT_FLAGS,
+    ),
+    "ha_preview": ("custom_components/roiwatch/preview.py", ["tests/ha/test_camera.py"], HA_FLAGS),
     "coordinator": (
         "custom_components/roiwatch/coordinator.py",
         ["tests/ha/test_init.py", "tests/ha/test_entities.py", "tests/ha/test_issues.py"],

@@ -12,6 +12,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
 
 from custom_components.roiwatch.protocol import MAX_PICTURE_BYTES
@@ -71,9 +74,16 @@ async def test_live_picture(
 
 
 async def test_no_answer_shows_last_detection(
-    hass: HomeAssistant, agent: Agent, recorder: Recorder, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    agent: Agent,
+    recorder: Recorder,
+    loaded_entry: MockConfigEntry,
 ) -> None:
-    """A detector that does not answer: after the timeout, the last detection picture, said so."""
+    """A detector that does not answer: after the timeout, the last detection picture, said so.
+
+    Diagnostics count what happened (what a user sends when the live picture stays away).
+    """
     await agent.running()
     agent.preview = frame
     assert await image(hass) == frame(1)
@@ -83,6 +93,14 @@ async def test_no_answer_shows_last_detection(
     assert await image(hass) == SNAPSHOT
     assert picture(hass) == "last_detection"
     assert len(await recorder.published(REQUEST)) == 2
+    data = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    assert data["live_preview"] == {
+        "possible": True,
+        "requests": 2,
+        "answers": 1,
+        "timeouts": 1,
+        "malformed": 0,
+    }
 
 
 async def test_no_answer_and_no_snapshot(
