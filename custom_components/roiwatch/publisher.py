@@ -50,6 +50,18 @@ def roi_subentries(entry: ConfigEntry) -> list[ConfigSubentry]:
     return [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_ROI]
 
 
+def roi_config(subentry: ConfigSubentry) -> dict[str, Any]:
+    """A region as the published config (and the region editor) describes it."""
+    return {
+        "id": subentry.subentry_id,
+        "name": subentry.title,
+        "detect": subentry.data[CONF_DETECT],
+        "points": subentry.data[CONF_POINTS],
+        "sensitivity": subentry.data[CONF_SENSITIVITY],
+        "off_delay": subentry.data[CONF_OFF_DELAY],
+    }
+
+
 def _store(hass: HomeAssistant, entry_id: str) -> Store[StoredRevision]:
     # Not entry.data: writing the entry would fire its update listener, which publishes.
     return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
@@ -99,16 +111,7 @@ class ConfigPublisher:
                     subentry.subentry_id,
                 )
                 continue
-            rois.append(
-                {
-                    "id": subentry.subentry_id,
-                    "name": subentry.title,
-                    "detect": subentry.data[CONF_DETECT],
-                    "points": subentry.data[CONF_POINTS],
-                    "sensitivity": subentry.data[CONF_SENSITIVITY],
-                    "off_delay": subentry.data[CONF_OFF_DELAY],
-                }
-            )
+            rois.append(roi_config(subentry))
         return rois
 
     async def _async_next_config(self) -> dict[str, Any]:

@@ -64,7 +64,7 @@ from .protocol import (
     OFF_DELAY_RANGE,
     SENSITIVITY_RANGE,
 )
-from .publisher import roi_subentries
+from .publisher import roi_config, roi_subentries
 from .registry import roi_key, unique_id
 
 _LOGGER = logging.getLogger(__name__)
@@ -152,18 +152,6 @@ def _coordinator(entry: ConfigEntry) -> RoiWatchCoordinator | None:
     return coordinator
 
 
-def _roi(subentry: ConfigSubentry) -> dict[str, Any]:
-    """A region as the panel and the published config describe it."""
-    return {
-        "id": subentry.subentry_id,
-        "name": subentry.title,
-        "detect": subentry.data[CONF_DETECT],
-        "points": subentry.data[CONF_POINTS],
-        "sensitivity": subentry.data[CONF_SENSITIVITY],
-        "off_delay": subentry.data[CONF_OFF_DELAY],
-    }
-
-
 def _describe(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
     registry = er.async_get(hass)
     camera_id: str = entry.data[CONF_CAMERA_ID]
@@ -184,7 +172,7 @@ def _describe(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
         "entities": {name: entity_id(*where) for name, where in ENTITIES.items()},
         "regions": [
             {
-                **_roi(subentry),
+                **roi_config(subentry),
                 "entity_id": entity_id(Platform.BINARY_SENSOR, roi_key(subentry.subentry_id)),
             }
             for subentry in roi_subentries(entry)
@@ -300,7 +288,7 @@ async def ws_save_region(
         subentry = editing
         if hass.config_entries.async_update_subentry(entry, editing, title=title, data=data):
             _LOGGER.info("Region editor: changed region %s of camera %s", title, entry.title)
-    roi = _roi(entry.subentries[subentry.subentry_id])
+    roi = roi_config(entry.subentries[subentry.subentry_id])
     revision = await _async_published(entry, _has(roi)) if loaded else None
     connection.send_result(msg["id"], {"region_id": subentry.subentry_id, "revision": revision})
 
