@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__, protocol
 from .broker import PASSWORD_ENV, parse_broker_url
-from .dumb import STDIN
+from .dumb.camera import STDIN
 
 _LOGGER = logging.getLogger("roiwatch_agent")
 # pip's [detect] extra: OpenCV and numpy, for detection and for capturing from a camera or file.
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     _LOGGER.info("roiwatch-agent %s %s, broker %s", __version__, args.role, broker.redacted_url)
 
     if args.role == "dumb":
-        from .dumb import DumbCamera
+        from .dumb.camera import DumbCamera
 
         DumbCamera(
             args.camera,
@@ -167,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         ).run(stop)
         return 0
 
-    from .camera_control import DetectionSettings
-    from .config_store import ConfigStore
-    from .control_loop import AnalyzerLoop, SmartLoop
-    from .supervisor import context
+    from .control.camera import DetectionSettings
+    from .control.config_store import ConfigStore
+    from .control.loop import AnalyzerLoop, SmartLoop
+    from .control.supervisor import context
 
     context()  # start the forkserver before any MQTT thread exists
     settings = DetectionSettings(

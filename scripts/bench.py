@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from roiwatch_agent import protocol  # noqa: E402
-from roiwatch_agent.person_model import HogPersonDetector, load_person_detector  # noqa: E402
-from roiwatch_agent.pipeline import Pipeline  # noqa: E402
+from roiwatch_agent.detection.person_model import HogPersonDetector, load_person_detector  # noqa: E402
+from roiwatch_agent.detection.pipeline import Pipeline  # noqa: E402
 from tests.mqtt_broker import Mosquitto  # noqa: E402
 
 VIDEO = Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
@@ -114,7 +114,7 @@ def bench_pipeline() -> dict[str, float]:
     dt = step / native
     line("decode per frame (the floor)", f"{decode * 1e3:7.2f} ms")
 
-    from roiwatch_agent.motion import MotionGate
+    from roiwatch_agent.detection.motion import MotionGate
 
     gate = MotionGate()
     t = time.perf_counter()
@@ -431,7 +431,7 @@ def _detection_cpu(
     ``preview``; ``viewer`` asks for a preview twice a second, as an open camera view in HA does.
     Process CPU includes the preview thread and paho's network thread.
     """
-    from roiwatch_agent.preview import PreviewResponder
+    from roiwatch_agent.detection.preview import PreviewResponder
 
     person = load_person_detector()
     pipeline = Pipeline(config([walk_roi()]), person)
@@ -559,7 +559,7 @@ def bench_preview(seconds: float, rounds: int) -> None:
             f"{answer_thread / max(1, answers) * 1e3:7.2f} ms  ({answers} answers;"
             f" {idle_thread * 1e3:.2f} ms in all while nobody looked)",
         )
-        from roiwatch_agent.preview import PreviewResponder, encode_preview
+        from roiwatch_agent.detection.preview import PreviewResponder, encode_preview
 
         idle = PreviewResponder("bench", lambda _jpeg: None)
         t = time.perf_counter()

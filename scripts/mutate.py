@@ -30,16 +30,16 @@ PIPELINE_TESTS = ["tests/agent/test_roi.py", "tests/agent/test_pipeline.py"]
 
 # module -> (file to mutate, the fast tests that decide it, pytest flags)
 TARGETS: dict[str, tuple[str, list[str], list[str]]] = {
-    "roi": ("roiwatch_agent/roi.py", PIPELINE_TESTS, AGENT_FLAGS),
-    "pipeline": ("roiwatch_agent/pipeline.py", PIPELINE_TESTS, AGENT_FLAGS),
-    "motion": ("roiwatch_agent/motion.py", PIPELINE_TESTS, AGENT_FLAGS),
+    "roi": ("roiwatch_agent/detection/roi.py", PIPELINE_TESTS, AGENT_FLAGS),
+    "pipeline": ("roiwatch_agent/detection/pipeline.py", PIPELINE_TESTS, AGENT_FLAGS),
+    "motion": ("roiwatch_agent/detection/motion.py", PIPELINE_TESTS, AGENT_FLAGS),
     # roiwatch_agent/protocol.py is a symlink to custom_components/roiwatch/protocol.py.
     "protocol": ("roiwatch_agent/protocol.py", ["tests/agent/test_protocol.py"], AGENT_FLAGS),
     # Home Assistant's side, with the HA test harness (pytest-homeassistant-custom-component).
     "publisher": ("custom_components/roiwatch/publisher.py", ["tests/ha/test_init.py"], HA_FLAGS),
     # The live preview: the agent's responder (real processes: slow) and HA's request/wait.
     "preview": (
-        "roiwatch_agent/preview.py",
+        "roiwatch_agent/detection/preview.py",
         ["tests/agent/test_preview_encode.py", "tests/agent/test_preview.py"],
         AGENT_FLAGS,
     ),

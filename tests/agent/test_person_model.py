@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from roiwatch_agent import person_model, textgraph
-from roiwatch_agent.person_model import (
+from roiwatch_agent.detection import person_model, textgraph
+from roiwatch_agent.detection.person_model import (
     HogPersonDetector,
     PersonDetector,
     find_model_path,
@@ -140,11 +140,13 @@ def test_ssd_accepts_gray_and_bgra(ssd: PersonDetector, frames: dict[int, np.nda
 def test_missing_model_falls_back_to_hog_with_a_warning(
     caplog: pytest.LogCaptureFixture, tmp_path: Path, frames: dict[int, np.ndarray]
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="roiwatch_agent.person_model"):
+    with caplog.at_level(logging.WARNING, logger="roiwatch_agent.detection.person_model"):
         detector = load_person_detector(tmp_path / "missing.pb")
     assert detector.backend == "hog"
     warnings = [
-        r for r in caplog.records if r.name == "roiwatch_agent.person_model" and r.levelno == logging.WARNING
+        r
+        for r in caplog.records
+        if r.name == "roiwatch_agent.detection.person_model" and r.levelno == logging.WARNING
     ]
     assert len(warnings) == 1
     message = warnings[0].getMessage()
@@ -158,7 +160,7 @@ def test_missing_model_falls_back_to_hog_with_a_warning(
 def test_unloadable_model_falls_back_to_hog(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.pb"
     bogus.write_bytes(b"not a tensorflow graph" * 10)
-    with caplog.at_level(logging.WARNING, logger="roiwatch_agent.person_model"):
+    with caplog.at_level(logging.WARNING, logger="roiwatch_agent.detection.person_model"):
         detector = load_person_detector(bogus)
     assert detector.backend == "hog"
     assert any("could not be loaded" in r.getMessage() for r in caplog.records)
@@ -187,7 +189,7 @@ def test_hog_score_mapping() -> None:
 
 
 def test_packaged_text_graph_is_what_the_generator_makes(model_path: Path) -> None:
-    packaged = Path(person_model.__file__).parent / "data" / person_model.TEXT_GRAPH
+    packaged = Path(person_model.__file__).parents[1] / "data" / person_model.TEXT_GRAPH
     assert packaged.read_text(encoding="utf-8") == textgraph.build_text_graph(model_path)
 
 
@@ -217,7 +219,7 @@ def _tf_anchors(grids: list[tuple[int, int]]) -> np.ndarray:
 
 def test_detection_head_matches_tf_box_decoding(model_path: Path, frames: dict[int, np.ndarray]) -> None:
     """PriorBox + DetectionOutput reproduce TF's anchors, box coder and sigmoid exactly."""
-    graph = Path(person_model.__file__).parent / "data" / person_model.TEXT_GRAPH
+    graph = Path(person_model.__file__).parents[1] / "data" / person_model.TEXT_GRAPH
     net = cv2.dnn.readNetFromTensorflow(str(model_path), str(graph))
     blob = cv2.dnn.blobFromImage(frames[300], 2 / 255, (300, 300), (127.5,) * 3, swapRB=True)
     heads = [f"BoxPredictor_{i}/{k}Predictor/Conv2D" for i in range(6) for k in ("BoxEncoding", "Class")]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from roiwatch_agent import protocol
-from roiwatch_agent.person_model import load_person_detector
-from roiwatch_agent.pipeline import CONFIRM_INTERVAL, Pipeline
+from roiwatch_agent.detection.person_model import load_person_detector
+from roiwatch_agent.detection.pipeline import CONFIRM_INTERVAL, Pipeline
 
 from .conftest import FEET, ROOFTOPS, TORSOS, WALKWAY, roi
 

@@ -1,4 +1,4 @@
-"""The preview picture itself (roiwatch_agent.preview.encode_preview), on real video frames.
+"""The preview picture itself (roiwatch_agent.detection.preview.encode_preview), on real video frames.
 
 The end-to-end behaviour (MQTT, rate limit, analyzer) is in test_preview.py; this covers every
 scaling path quickly, including camera widths the end-to-end tests do not send.
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from roiwatch_agent import protocol
-from roiwatch_agent.preview import encode_preview
+from roiwatch_agent.detection.preview import encode_preview
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from roiwatch_agent import protocol
-from roiwatch_agent.roi import Roi, motion_min_fraction, person_min_score
+from roiwatch_agent.detection.roi import Roi, motion_min_fraction, person_min_score
 
 from .conftest import _rect, roi
 

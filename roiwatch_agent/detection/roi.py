@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import protocol
+from .. import protocol
 
 
 def person_min_score(sensitivity: int) -> float:

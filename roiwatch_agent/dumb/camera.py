@@ -17,8 +17,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from . import protocol
-from .broker import BrokerSettings, connect_async, connection_accepted, disconnect_gracefully, make_client
+from .. import protocol
+from ..broker import BrokerSettings, connect_async, connection_accepted, disconnect_gracefully, make_client
 from .mjpeg import split_jpegs
 
 STDIN = "-"
@@ -129,7 +129,7 @@ class DumbCamera:
         """Capture with OpenCV, downscale to --width, encode at --quality; None when the file ends."""
         import cv2  # only here: the stdin path never loads OpenCV
 
-        from .sources import SourceError, VideoSource
+        from ..capture.sources import SourceError, VideoSource
 
         # One frame at a time needs no worker threads; OpenCV's idle workers spin and cost CPU.
         cv2.setNumThreads(1)

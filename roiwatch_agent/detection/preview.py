@@ -16,7 +16,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from . import protocol
+from .. import protocol
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from . import protocol
-from .broker import BrokerSettings, connect_async, connection_accepted, make_client
+from .. import protocol
+from ..broker import BrokerSettings, connect_async, connection_accepted, make_client
+from ..capture.sources import MqttPictureSource, SourceError, VideoSource
 from .pipeline import Pipeline
 from .preview import PreviewResponder
-from .sources import MqttPictureSource, SourceError, VideoSource
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import protocol
+from .. import protocol
 
 _LOGGER = logging.getLogger(__name__)
 

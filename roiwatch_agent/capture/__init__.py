@@ -1,0 +1,1 @@
+"""Frame capture: opened once per agent run, handed to detection processes."""

@@ -1,0 +1,1 @@
+"""Runs in the agent's main process: MQTT control, one controller and supervisor per camera."""

@@ -1,0 +1,1 @@
+"""Runs in the detection process: pipeline, motion gate, regions, person model, preview."""

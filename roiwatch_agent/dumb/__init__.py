@@ -1,0 +1,1 @@
+"""The dumb camera: captures and publishes JPEG pictures, no detection code."""
