@@ -73,6 +73,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         self._regions_lock = asyncio.Lock()
         self.apply_watch = ApplyWatch(hass, entry.entry_id, entry.title, lambda: self.data)
         self._stopped = False
+        self._region_listeners: list[CALLBACK_TYPE] = []
         self._was_available: bool | None = None
         self._sw_version: str | None = None
         self._device_id: str | None = None
@@ -133,6 +134,15 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
                 )
             # A removed region's last state goes with it (the publish that follows notifies).
             self.data = replace(self.data, rois={k: v for k, v in self.data.rois.items() if k in wanted})
+        # Before the publish: once the new config is out, the regions' entities match it.
+        for region_listener in list(self._region_listeners):
+            region_listener()
+
+    @callback
+    def async_add_region_listener(self, region_listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``region_listener`` when regions were added, changed or removed; returns the remover."""
+        self._region_listeners.append(region_listener)
+        return lambda: self._region_listeners.remove(region_listener)
 
     @callback
     def _stop(self) -> None:
