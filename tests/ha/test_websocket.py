@@ -6,8 +6,8 @@ its entities and the config the broker holds for the agent.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -28,7 +28,7 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.roiwatch.const import DOMAIN, SUBENTRY_ROI
-from custom_components.roiwatch.panel import FRONTEND_DIR, PANEL_JS
+from custom_components.roiwatch.panel import FRONTEND_DIR, PANEL_JS, version
 from custom_components.roiwatch.protocol import MAX_ROIS
 from tests.mqtt_broker import Mosquitto
 
@@ -622,12 +622,41 @@ async def test_malformed_missing_fields(client: MockHAClientWebSocket, loaded_en
 async def test_panel_files_served(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, loaded_entry: MockConfigEntry
 ) -> None:
-    """The panel's module is served, as it is on disk (whether or not the frontend runs)."""
+    """Every module of the panel is served as it is on disk, under the hash of them all.
+
+    What each module imports (``./x.js``) is served next to it, so under the same hash: a new
+    release changes every URL, and they may be cached for good. Whether or not the frontend runs.
+    """
     http = await hass_client()
-    response = await http.get(f"/roiwatch_static/{PANEL_JS}?v=1")
-    assert response.status == HTTPStatus.OK
-    assert await response.read() == (FRONTEND_DIR / PANEL_JS).read_bytes()
-    assert (await http.get("/roiwatch_static/missing.js")).status == HTTPStatus.NOT_FOUND
+    release = version(FRONTEND_DIR)
+    modules = sorted(FRONTEND_DIR.glob("*.js"))
+    assert len(modules) > 1
+    for module in modules:
+        response = await http.get(f"/roiwatch_static/{release}/{module.name}")
+        assert response.status == HTTPStatus.OK, module.name
+        assert await response.read() == module.read_bytes()
+        assert "max-age" in response.headers.get("Cache-Control", ""), module.name
+        source = module.read_text()
+        for imported in re.findall(r"""from\s+['"]([^'"]+)['"]""", source):
+            assert re.fullmatch(r"\./[\w-]+\.js", imported), f"{module.name} imports {imported}"
+            assert (FRONTEND_DIR / imported).is_file(), f"{module.name} imports {imported}"
+        # Nothing fetched from outside: no URL in a module but the integration's own API.
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", source), module.name
+    assert (await http.get(f"/roiwatch_static/{PANEL_JS}")).status == HTTPStatus.NOT_FOUND
+    assert (await http.get(f"/roiwatch_static/{release}/missing.js")).status == HTTPStatus.NOT_FOUND
+
+
+def test_release_changes_with_any_module(tmp_path: Path) -> None:
+    """Any module changed, added or renamed gives another release (and so other URLs)."""
+    (tmp_path / PANEL_JS).write_text("import './a.js';")
+    (tmp_path / "a.js").write_text("export const a = 1;")
+    first = version(tmp_path)
+    (tmp_path / "a.js").write_text("export const a = 2;")
+    second = version(tmp_path)
+    (tmp_path / "b.js").write_text("")
+    third = version(tmp_path)
+    (tmp_path / "b.js").rename(tmp_path / "c.js")
+    assert len({first, second, third, version(tmp_path)}) == 4
 
 
 def _frontend_installed() -> bool:
@@ -648,7 +677,7 @@ async def test_no_frontend_no_panel(hass: HomeAssistant, loaded_entry: MockConfi
 @pytest.mark.skipif(not _frontend_installed(), reason="home-assistant-frontend is not installed")
 @pytest.mark.parametrize("frontend_first", [True, False], ids=["frontend-first", "frontend-later"])
 async def test_panel_registered(hass: HomeAssistant, frontend_first: bool) -> None:
-    """With the frontend: one admin-only sidebar panel whose module URL changes with the file.
+    """With the frontend: one admin-only sidebar panel whose module URL changes with the files.
 
     Whichever is set up first; sockets stay blocked (the harness keeps HA's web server unbound).
     """
@@ -657,7 +686,6 @@ async def test_panel_registered(hass: HomeAssistant, frontend_first: bool) -> No
         assert await async_setup_component(hass, domain, {})
     await hass.async_block_till_done()
     panel = hass.data["frontend_panels"]["roiwatch"].to_response()
-    version = hashlib.sha256((FRONTEND_DIR / PANEL_JS).read_bytes()).hexdigest()[:16]
     assert panel["component_name"] == "custom"
     assert panel["url_path"] == "roiwatch"
     assert panel["title"] == "RoiWatch"
@@ -668,7 +696,7 @@ async def test_panel_registered(hass: HomeAssistant, frontend_first: bool) -> No
         "name": "roiwatch-panel",
         "embed_iframe": False,
         "trust_external": False,
-        "module_url": f"/roiwatch_static/{PANEL_JS}?v={version}",
+        "module_url": f"/roiwatch_static/{version(FRONTEND_DIR)}/{PANEL_JS}",
     }
     assert panel["config"]["_panel_custom"] | expected == panel["config"]["_panel_custom"]
 
