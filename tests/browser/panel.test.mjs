@@ -139,7 +139,14 @@ before(async () => {
   // Any uncaught error fails the test, the panel's or not: a rejected websocket call has no
   // stack to tell whose it is (HA rejects with {code, message}), so the failed commands are
   // reported with it.
-  page.on('pageerror', (err) => pageErrors.push(`${err.stack || err.message || err} (failed commands: ${JSON.stringify(failed)})`));
+  page.on('pageerror', (err) => pageErrors.push(err.stack || err.message || String(err)));
+  // What was rejected, when it was not an Error (the page error then only says "Object").
+  await page.addInitScript(() => {
+    window.roiwatchRejections = [];
+    window.addEventListener('unhandledrejection', (ev) => {
+      window.roiwatchRejections.push(ev.reason instanceof Error ? String(ev.reason) : JSON.stringify(ev.reason));
+    });
+  });
   const frames = (payload) => {
     try {
       return [].concat(JSON.parse(payload));
@@ -321,7 +328,13 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     assert.ok(left(), 'the panel did not unsubscribe when left');
   });
 
-  await t.test('no uncaught error in the page', () => {
-    assert.equal(pageErrors.length, 0, `${pageErrors.length} errors, the first: ${pageErrors[0]}`);
+  await t.test('no uncaught error in the page', async () => {
+    const rejected = await page.evaluate(() => window.roiwatchRejections);
+    assert.equal(
+      pageErrors.length,
+      0,
+      `${pageErrors.length} errors, the first: ${pageErrors[0]}; rejected: ${rejected.join(', ')};` +
+        ` failed commands: ${JSON.stringify(failed)}`,
+    );
   });
 });
