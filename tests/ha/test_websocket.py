@@ -267,7 +267,8 @@ async def test_unsubscribe_leaves_no_listener(
     await nothing_pushed(client)
 
     # A connection closed while subscribed (the browser tab gone) leaves nothing behind either.
-    before = _listeners(hass, loaded_entry)  # (the delete reloaded the camera: a new coordinator)
+    await hass.async_block_till_done()  # the deleted region's entity (and its listener) gone
+    before = _listeners(hass, loaded_entry)
     client = await hass_ws_client(hass)
     await pushed(client, await subscribe(client))
     assert _listeners(hass, loaded_entry) != before
