@@ -5,6 +5,7 @@ Run through ``scripts/demo`` (which runs ``scripts/setup`` first), with ``.venv/
     scripts/demo                    # run until Ctrl-C, printing every region's state changes
     scripts/demo --check            # headless, bounded: exit 0 only if everything worked
     scripts/demo --check --browser  # ... and run the real-browser test while HA is up
+    scripts/demo --ha oldest ...    # on the oldest supported Home Assistant (.venv) instead
 
 Everything lives in ``demo/run/`` (git-ignored), which is deleted and made anew on every run:
 mosquitto's config and log, Home Assistant's config directory, the agents' state and all logs.
@@ -43,10 +44,14 @@ LOGS = RUN / "logs"
 HA_CONFIG = RUN / "ha-config"
 VENV_BIN = ROOT / ".venv" / "bin"
 HA_NEWEST = ROOT / "scripts" / "ha-newest"  # runs a command in the Python 3.14 root of the newest HA
+# How each supported Home Assistant is started: the newest (as a person trying RoiWatch today
+# installs it) and the oldest we promise (.venv's, with its pinned frontend).
+HASS = {"newest": [str(HA_NEWEST), "hass"], "oldest": [str(VENV_BIN / "hass")]}
 VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
 BLUEPRINT = ROOT / "blueprints" / "automation" / "roiwatch" / "notify_person_in_roi.yaml"
 # The region editor panel first (the way to define regions), then the rest of HA's UI.
-BROWSER_TESTS = tuple(ROOT / "tests" / "browser" / name for name in ("panel.test.mjs", "ui.test.mjs"))
+BROWSER_DIR = ROOT / "tests" / "browser"
+BROWSER_TESTS = ("panel", "ui")  # tests/browser/<name>.test.mjs
 # The README shows these; scripts/test points ROIWATCH_SCREENSHOTS elsewhere to keep the tree clean.
 SCREENSHOTS = Path(os.environ.get("ROIWATCH_SCREENSHOTS", ROOT / "docs" / "screenshots"))
 
@@ -273,6 +278,9 @@ http:
 frontend:
 config:
 notify:
+# As in default_config: the frontend asks for it on every page (without it, an uncaught error).
+recorder:
+  purge_keep_days: 1
 automation: !include automations.yaml
 logger:
   default: warning
@@ -577,16 +585,17 @@ class Demo:
         self.processes.start(
             "homeassistant",
             [
-                # The newest Home Assistant, as a person trying RoiWatch today installs it.
-                str(HA_NEWEST),
-                "hass",
+                *HASS[self.args.ha],
                 "-c",
                 str(HA_CONFIG),
                 "--skip-pip",
                 "--log-no-color",
             ],
         )
-        log(f"Home Assistant starting on http://127.0.0.1:{self.http_port} (log: {LOGS}/homeassistant.log)")
+        log(
+            f"Home Assistant ({self.args.ha}) starting on http://127.0.0.1:{self.http_port}"
+            f" (log: {LOGS}/homeassistant.log)"
+        )
         common = ["--broker", broker, "--loop"]
         self.processes.start(
             "agent-porch",
@@ -681,7 +690,10 @@ class Demo:
         Since Home Assistant 2026.8 the http: settings of configuration.yaml are a trial that
         reverts after a few minutes unless confirmed.
         """
-        config = await ha.call("http/config")
+        try:
+            config = await ha.call("http/config")
+        except DemoError:  # older releases have no trial (nor the command)
+            return
         if config.get("pending"):
             await ha.call("http/config/promote")
             log("HTTP settings (127.0.0.1 only) confirmed")
@@ -978,15 +990,16 @@ class Demo:
             "ROIWATCH_SCREENSHOTS": str(SCREENSHOTS),
             "ROIWATCH_ENTRIES": json.dumps({k: v["entry_id"] for k, v in self.entries.items()}),
         }
-        names = " ".join(str(test.relative_to(ROOT)) for test in BROWSER_TESTS)
-        log(f"running the browser test: node --test {names} (Chromium)")
+        tests = [BROWSER_DIR / f"{name}.test.mjs" for name in self.args.browser_test or BROWSER_TESTS]
+        names = " ".join(str(test.relative_to(ROOT)) for test in tests)
+        log(f"running the browser test: node --test {names} (Chromium, Home Assistant {self.args.ha})")
         proc = await asyncio.create_subprocess_exec(
             "node",
             "--test",
             "--test-concurrency=1",
             "--test-reporter=spec",
-            *map(str, BROWSER_TESTS),
-            cwd=BROWSER_TESTS[0].parent,
+            *map(str, tests),
+            cwd=BROWSER_DIR,
             env=env,
             start_new_session=True,  # its Chromium too: stopped as a group below
         )
@@ -1060,6 +1073,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--check", action="store_true", help="headless, bounded run; exit 1 unless it all worked"
     )
     parser.add_argument("--browser", action="store_true", help="run the real-browser test while HA is up")
+    parser.add_argument(
+        "--browser-test",
+        action="append",
+        choices=BROWSER_TESTS,
+        help="with --browser: only this test (tests/browser/NAME.test.mjs; repeatable; default all)",
+    )
+    parser.add_argument(
+        "--ha",
+        choices=tuple(HASS),
+        default="newest",
+        help="which supported Home Assistant runs: the newest (default) or the oldest (.venv)",
+    )
     parser.add_argument("--timeout", type=float, default=300, help="--check gives up after this many seconds")
     parser.add_argument("--port", type=int, default=8123, help="HA's HTTP port if free (default 8123)")
     parser.add_argument("--mqtt-port", type=int, default=None, help="the broker's port (default: a free one)")

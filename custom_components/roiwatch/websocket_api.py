@@ -1,4 +1,4 @@
-"""Websocket API of the region editor panel: list cameras, save and delete regions.
+"""Websocket API of the region editor panel: the cameras (listed or pushed), save and delete regions.
 
 Contract (the panel codes against exactly this)::
 
@@ -10,7 +10,13 @@ Contract (the panel codes against exactly this)::
            "regions": [{"id", "name", "detect", "points": [[x, y], ...] (fractions 0..1),
                         "sensitivity", "off_delay", "entity_id": entity_id|null}]}],
          "limits": {"max_regions", "min_points", "max_points", "name_max",
-                    "sensitivity": [min, max], "off_delay": [min, max], "detect": [...]}}
+                    "sensitivity": [min, max], "off_delay": [min, max], "detect": [...]},
+         "defaults": {"detect", "sensitivity", "off_delay"}  (of a new region)}
+    roiwatch/subscribe_cameras {}                                              (admin)
+     -> result null, then an event with what roiwatch/cameras answers, at once and again each
+        time any of it changes (a camera added, removed, loaded or unloaded, a region saved or
+        deleted, an entity id, the published or the running revision); never twice the same.
+        Unsubscribing (or closing the connection) leaves no listener behind.
     roiwatch/region/save {"entry_id", "region_id"? (absent: create), "name", "detect",
                           "points", "sensitivity", "off_delay"}                (admin)
      -> saved:   {"region_id", "revision"}
@@ -32,15 +38,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
 import voluptuous as vol
 from homeassistant.components import websocket_api
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState, ConfigSubentry
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+    ConfigEntryState,
+    ConfigSubentry,
+)
 from homeassistant.const import CONF_NAME, Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.translation import async_get_translations
 
 from .const import (
@@ -58,7 +72,7 @@ from .const import (
     SUBENTRY_ROI,
 )
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
-from .protocol import MAX_POINTS
+from .protocol import DEFAULT_OFF_DELAY, DEFAULT_SENSITIVITY, DETECT_PERSON, MAX_POINTS
 from .regions import LIMITS, check_region, region_limit_reached, roi_config, roi_key, roi_subentries
 from .registry import unique_id
 
@@ -73,6 +87,13 @@ ENTITIES: Final = {
     "applied": (Platform.BINARY_SENSOR, KEY_CONFIG_APPLIED),
     "running_revision": (Platform.SENSOR, KEY_RUNNING_REVISION),
     "state": (Platform.SENSOR, KEY_DETECTION_STATE),
+}
+
+# What the panel fills in for a new region (the region flow's defaults).
+DEFAULTS: Final = {
+    CONF_DETECT: DETECT_PERSON,
+    CONF_SENSITIVITY: DEFAULT_SENSITIVITY,
+    CONF_OFF_DELAY: DEFAULT_OFF_DELAY,
 }
 
 
@@ -99,6 +120,7 @@ REGION_FIELDS: Final[dict[str | vol.Marker, Any]] = {
 def async_register(hass: HomeAssistant) -> None:
     """Register the commands (once, in async_setup)."""
     websocket_api.async_register_command(hass, ws_cameras)
+    websocket_api.async_register_command(hass, ws_subscribe_cameras)
     websocket_api.async_register_command(hass, ws_save_region)
     websocket_api.async_register_command(hass, ws_delete_region)
 
@@ -167,6 +189,80 @@ def _describe(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
     }
 
 
+def _listing(hass: HomeAssistant) -> dict[str, Any]:
+    """What roiwatch/cameras answers and roiwatch/subscribe_cameras pushes."""
+    cameras = [_describe(hass, entry) for entry in hass.config_entries.async_entries(DOMAIN)]
+    return {"cameras": cameras, "limits": LIMITS, "defaults": DEFAULTS}
+
+
+@dataclass
+class _CameraFeed:
+    """Sends the listing whenever it changes, from HA's own signals: no polling.
+
+    The config entries (cameras added, removed, reloaded; regions saved: a subentry change
+    updates its entry), the entity registry (a region's entity id) and each loaded camera's
+    coordinator (the published and the running revision). A listing equal to the last one
+    sent is not sent again (the coordinator calls on every detection).
+    """
+
+    hass: HomeAssistant
+    send: Callable[[dict[str, Any]], None]
+    _sent: dict[str, Any] | None = None
+    _removers: list[CALLBACK_TYPE] = field(default_factory=list)
+    # entry_id -> (the coordinator followed, its listener's remover); a reload makes a new one.
+    _followed: dict[str, tuple[RoiWatchCoordinator, CALLBACK_TYPE]] = field(default_factory=dict)
+
+    @callback
+    def async_start(self) -> None:
+        self._removers = [
+            async_dispatcher_connect(self.hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._entry_changed),
+            self.hass.bus.async_listen(er.EVENT_ENTITY_REGISTRY_UPDATED, self._registry_updated),
+        ]
+        self._refresh()
+
+    @callback
+    def async_stop(self) -> None:
+        for remove in self._removers:
+            remove()
+        for _, remove in self._followed.values():
+            remove()
+        self._removers.clear()
+        self._followed.clear()
+
+    @callback
+    def _entry_changed(self, _change: ConfigEntryChange, entry: ConfigEntry) -> None:
+        if entry.domain == DOMAIN:
+            self._refresh()
+
+    @callback
+    def _registry_updated(self, _event: Event[er.EventEntityRegistryUpdatedData]) -> None:
+        self._refresh()
+
+    @callback
+    def _follow(self) -> None:
+        """Listen to the coordinator of each loaded camera, and to nothing else."""
+        current = {
+            entry.entry_id: coordinator
+            for entry in self.hass.config_entries.async_entries(DOMAIN)
+            if (coordinator := _coordinator(entry)) is not None
+        }
+        for entry_id, (coordinator, remove) in list(self._followed.items()):
+            if current.get(entry_id) is not coordinator:
+                remove()
+                del self._followed[entry_id]
+        for entry_id, coordinator in current.items():
+            if entry_id not in self._followed:
+                self._followed[entry_id] = (coordinator, coordinator.async_add_listener(self._refresh))
+
+    @callback
+    def _refresh(self) -> None:
+        self._follow()
+        listing = _listing(self.hass)
+        if listing != self._sent:
+            self._sent = listing
+            self.send(listing)
+
+
 # ---------------------------------------------------------------------------- publishing
 
 
@@ -228,8 +324,22 @@ async def _async_messages(hass: HomeAssistant, errors: dict[str, str]) -> dict[s
 @callback
 def ws_cameras(hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]) -> None:
     """Every camera with its regions, entities and published revision; the editor's limits."""
-    cameras = [_describe(hass, entry) for entry in hass.config_entries.async_entries(DOMAIN)]
-    connection.send_result(msg["id"], {"cameras": cameras, "limits": LIMITS})
+    connection.send_result(msg["id"], _listing(hass))
+
+
+@websocket_api.require_admin
+@websocket_api.websocket_command({vol.Required("type"): "roiwatch/subscribe_cameras"})
+@callback
+def ws_subscribe_cameras(
+    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """The listing of roiwatch/cameras now and on every change, until unsubscribed."""
+    feed = _CameraFeed(
+        hass, lambda listing: connection.send_message(websocket_api.event_message(msg["id"], listing))
+    )
+    connection.subscriptions[msg["id"]] = feed.async_stop
+    connection.send_result(msg["id"])
+    feed.async_start()
 
 
 @websocket_api.require_admin

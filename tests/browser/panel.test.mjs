@@ -2,11 +2,15 @@
 //
 // Run by `scripts/demo --check --browser` like ui.test.mjs (HA_URL, HA_USERNAME, HA_PASSWORD).
 // It logs in as the demo's admin, opens the panel, picks the Porch camera, watches its live
-// picture change, draws a region by clicking 4 corners, saves it and waits until the camera runs
-// the new revision and the region's binary_sensor reports; then drags a corner (the next
-// revision is applied and the points are stored), gets a self-crossing polygon refused with the
-// message at the picture, and deletes the region through the panel's confirmation dialog.
+// picture change, draws a region by clicking 4 corners (the form's bounds and defaults are the
+// API's), saves it and sees "Applied" once the camera runs the new revision, pushed by the
+// panel's subscription (the page sends nothing but the save meanwhile: no polling); the
+// region's binary_sensor reports. Then it drags a corner (the next revision is applied and the
+// points are stored), gets a self-crossing polygon refused with the message at the picture,
+// works at phone width, deletes the region through the panel's confirmation dialog, and leaves
+// the panel (it unsubscribes). Any uncaught error in the page fails it.
 // Screenshots of the panel (wide and phone) go to docs/screenshots/ (or $ROIWATCH_SCREENSHOTS).
+// Runs on the oldest and the newest Home Assistant (scripts/demo --ha oldest|newest).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -34,6 +38,10 @@ let panel;
 let name;
 let entryId;
 let regionId;
+/** Every websocket message the page sent, in order. */
+const sent = [];
+/** Websocket commands that failed, by message id: context for an uncaught error. */
+const failed = [];
 
 /** A websocket command, sent by the page's own Home Assistant connection (as the admin). */
 function ws(msg) {
@@ -51,27 +59,57 @@ async function clickPicture([x, y]) {
   await page.mouse.click(box.x + x * box.width, box.y + y * box.height);
 }
 
-async function drawPolygon(points) {
+async function drawPolygon(points, check = async () => {}) {
   await panel.getByRole('button', { name: 'Add region' }).click();
+  await check();
   for (const p of points) await clickPicture(p);
   await panel.getByRole('button', { name: 'Close polygon' }).click();
 }
 
-/** Wait for "Applied" and return the revision it names, after checking what the status said on the way. */
-async function applied() {
+/** The panel's own commands (roiwatch/...) the page sent from message `from` on. */
+function roiwatchCommands(from) {
+  return sent.slice(from).map((m) => m.type).filter((type) => type.startsWith('roiwatch/'));
+}
+
+/**
+ * Click `button` (a save or a delete), wait for "Applied" and return the revision it names,
+ * after checking what the status said on the way and that the page sent nothing but the
+ * command itself meanwhile: "Applied" came by push, not by asking again (no polling).
+ */
+async function applied(button, command) {
+  const from = sent.length;
+  await page.evaluate(() => window.roiwatchStatus.splice(0)); // (what the status said before)
+  await button.click();
   const status = panel.locator('#status[data-state="applied"]');
   await status.waitFor({ timeout: 120_000 });
+  assert.deepEqual(roiwatchCommands(from), [command], 'the panel asked again while applying (polling)');
   const revision = Number((await status.textContent()).match(/revision (\d+)/)[1]);
   // At that moment the camera runs it, as the agent last told HA (its diagnostics say so).
   const diagnostics = await panel.evaluate((el, id) => el.hass.callApi('GET', `diagnostics/config_entry/${id}`), entryId);
   const running = diagnostics.data.camera.status.revision;
   assert.ok(running >= revision, `"Applied" shows revision ${revision}, the camera runs ${running}`);
   const said = await page.evaluate(() => window.roiwatchStatus.splice(0));
-  // "Applying…" until HA names the revision it published (if it answered before publishing).
-  const applying = said.findIndex((text) => text === `Applying revision ${revision}…` || text === 'Applying…');
-  const saving = said.findIndex((text) => text === 'Saving…' || text === 'Deleting…');
-  assert.ok(saving >= 0 && saving < applying && applying < said.length - 1, JSON.stringify(said));
+  // Saving, then "Applying…" ("Applying…" alone until HA names the revision it published)
+  // unless the camera was quicker than the answer, then "Applied".
+  const applying = (text) => text === `Applying revision ${revision}…` || text === 'Applying…';
+  assert.ok(['Saving…', 'Deleting…'].includes(said[0]), JSON.stringify(said));
+  assert.ok(said.slice(1, -1).every(applying), JSON.stringify(said));
+  assert.equal(said.at(-1), `Applied: the camera runs revision ${revision}.`);
   return revision;
+}
+
+/** The new region's form holds exactly the API's bounds and defaults (none hard-coded in the panel). */
+async function formFollowsTheApi() {
+  const { limits, defaults } = await ws({ type: 'roiwatch/cameras' });
+  const field = (id) => panel.locator(`#f-${id}`);
+  for (const f of ['sensitivity', 'off_delay']) {
+    assert.deepEqual([Number(await field(f).getAttribute('min')), Number(await field(f).getAttribute('max'))], limits[f], f);
+    assert.equal(Number(await field(f).inputValue()), defaults[f], f);
+  }
+  assert.equal(await field('name').evaluate((el) => el.maxLength), limits.name_max);
+  assert.deepEqual(await field('detect').evaluate((el) => [...el.options].map((o) => o.value)), limits.detect);
+  assert.equal(await field('detect').inputValue(), defaults.detect);
+  assert.match(await panel.locator('#hint').textContent(), new RegExp(`at least ${limits.min_points}\\)`));
 }
 
 /** The region's row in the panel's list, once its binary_sensor reports Clear or Detected. */
@@ -92,15 +130,37 @@ function livePixels() {
   return panel.locator('#live').screenshot();
 }
 
-const panelErrors = [];
+const pageErrors = [];
 
 before(async () => {
   if (skip) return;
   browser = await launch();
   page = browser.page;
-  // Uncaught errors of the panel's module fail the test (HA's own are not this test's business).
-  page.on('pageerror', (err) => {
-    if (String(err.stack).includes('roiwatch')) panelErrors.push(err.stack);
+  // Any uncaught error fails the test, the panel's or not: a rejected websocket call has no
+  // stack to tell whose it is (HA rejects with {code, message}), so the failed commands are
+  // reported with it.
+  page.on('pageerror', (err) => pageErrors.push(err.stack || err.message || String(err)));
+  // What was rejected, when it was not an Error (the page error then only says "Object").
+  await page.addInitScript(() => {
+    window.roiwatchRejections = [];
+    window.addEventListener('unhandledrejection', (ev) => {
+      window.roiwatchRejections.push(ev.reason instanceof Error ? String(ev.reason) : JSON.stringify(ev.reason));
+    });
+  });
+  const frames = (payload) => {
+    try {
+      return [].concat(JSON.parse(payload));
+    } catch {
+      return [];
+    }
+  };
+  page.on('websocket', (socket) => {
+    socket.on('framesent', (frame) => sent.push(...frames(frame.payload)));
+    socket.on('framereceived', (frame) => {
+      for (const m of frames(frame.payload)) {
+        if (m.type === 'result' && !m.success) failed.push({ command: sent.find((s) => s.id === m.id)?.type, error: m.error });
+      }
+    });
   });
 });
 
@@ -168,13 +228,12 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
   });
 
   await t.test('a region drawn with 4 clicks is saved, applied and gets its sensor', async () => {
-    await drawPolygon(SQUARE);
+    await drawPolygon(SQUARE, formFollowsTheApi);
     await panel.getByLabel('Name').fill(name);
     await panel.getByLabel('Detect').selectOption('person');
     await panel.getByLabel(/^Off delay/).fill('2');
     await shot(page, 'panel-draw.png');
-    await panel.getByRole('button', { name: 'Save' }).click();
-    const revision = await applied();
+    const revision = await applied(panel.getByRole('button', { name: 'Save' }), 'roiwatch/region/save');
     const region = (await porch()).regions.find((r) => r.name === name);
     assert.ok(region, `region ${name} is not listed`);
     assert.equal(region.detect, 'person');
@@ -207,8 +266,7 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await page.mouse.up();
     await pictureShows();
     await shot(page, 'panel-edit.png');
-    await panel.getByRole('button', { name: 'Save' }).click();
-    const revision = await applied();
+    const revision = await applied(panel.getByRole('button', { name: 'Save' }), 'roiwatch/region/save');
     assert.ok(revision > was, `revision ${revision} after ${was}`);
     const region = (await porch()).regions.find((r) => r.id === regionId);
     const moved = region.points[2];
@@ -254,14 +312,29 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await panel.getByRole('button', { name: 'Delete' }).click();
     const dialog = panel.getByRole('dialog');
     await dialog.getByText(name).waitFor();
-    await dialog.getByRole('button', { name: 'Delete' }).click();
-    const revision = await applied();
+    const revision = await applied(dialog.getByRole('button', { name: 'Delete' }), 'roiwatch/region/delete');
     assert.ok(revision > was);
     await panel.locator('#list button').filter({ hasText: name }).waitFor({ state: 'detached' });
     assert.equal((await porch()).regions.find((r) => r.id === regionId), undefined);
   });
 
-  await t.test('the panel threw no error', () => {
-    assert.equal(panelErrors.length, 0, `${panelErrors.length} errors, the first: ${panelErrors[0]}`);
+  await t.test('the panel subscribed once and unsubscribes when left', async () => {
+    const subscriptions = sent.filter((m) => m.type === 'roiwatch/subscribe_cameras');
+    assert.equal(subscriptions.length, 1, JSON.stringify(subscriptions));
+    await visible(page.locator('ha-sidebar').getByText('Settings', { exact: true })).click();
+    await page.waitForURL(/\/config/);
+    const left = () => sent.some((m) => m.type === 'unsubscribe_events' && m.subscription === subscriptions[0].id);
+    for (let i = 0; i < 100 && !left(); i++) await page.waitForTimeout(100);
+    assert.ok(left(), 'the panel did not unsubscribe when left');
+  });
+
+  await t.test('no uncaught error in the page', async () => {
+    const rejected = await page.evaluate(() => window.roiwatchRejections);
+    assert.equal(
+      pageErrors.length,
+      0,
+      `${pageErrors.length} errors, the first: ${pageErrors[0]}; rejected: ${rejected.join(', ')};` +
+        ` failed commands: ${JSON.stringify(failed)}`,
+    );
   });
 });

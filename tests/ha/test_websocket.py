@@ -6,17 +6,19 @@ its entities and the config the broker holds for the agent.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import SIGNAL_CONFIG_ENTRY_CHANGED, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.dispatcher import DATA_DISPATCHER
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import (
@@ -26,7 +28,7 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.roiwatch.const import DOMAIN, SUBENTRY_ROI
-from custom_components.roiwatch.panel import FRONTEND_DIR, PANEL_JS
+from custom_components.roiwatch.panel import FRONTEND_DIR, PANEL_JS, version
 from custom_components.roiwatch.protocol import MAX_ROIS
 from tests.mqtt_broker import Mosquitto
 
@@ -132,6 +134,8 @@ async def test_cameras(
         [],
     )
     assert other["entities"] == dict.fromkeys(("camera", "applied", "running_revision", "state"))
+    # What the panel fills in for a new region: the region flow's defaults.
+    assert result["defaults"] == {"detect": "person", "sensitivity": 50, "off_delay": 10}
 
 
 async def test_cameras_running_revision(client: MockHAClientWebSocket, agent: Agent) -> None:
@@ -139,6 +143,137 @@ async def test_cameras_running_revision(client: MockHAClientWebSocket, agent: Ag
     await agent.running(revision=1)
     (porch,) = (await call(client, "cameras"))["result"]["cameras"]
     assert porch["running_revision"] == 1
+
+
+# ------------------------------------------------------------------------------ subscription
+
+
+async def subscribe(client: MockHAClientWebSocket) -> int:
+    """Subscribe to the cameras; the subscription's id (its first event is still to be read)."""
+    await client.send_json_auto_id({"type": "roiwatch/subscribe_cameras"})
+    response = await client.receive_json()
+    assert response["success"], response
+    assert response["result"] is None
+    return int(response["id"])
+
+
+async def pushed(client: MockHAClientWebSocket, subscription: int) -> dict[str, Any]:
+    """The next listing the subscription pushes."""
+    message = await client.receive_json()
+    assert (message["type"], message["id"]) == ("event", subscription), message
+    event: dict[str, Any] = message["event"]
+    return event
+
+
+async def pushed_until(
+    client: MockHAClientWebSocket, subscription: int, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The first listing pushed for which ``done`` holds (a change may take a few steps)."""
+    while not done(listing := await pushed(client, subscription)):
+        pass
+    return listing
+
+
+async def nothing_pushed(client: MockHAClientWebSocket) -> None:
+    """Nothing came before a ping's pong (messages on a connection keep their order)."""
+    await client.send_json_auto_id({"type": "ping"})
+    message = await client.receive_json()
+    assert message["type"] == "pong", message
+
+
+async def test_subscribe_cameras_pushes_each_change(
+    hass: HomeAssistant,
+    client: MockHAClientWebSocket,
+    hass_ws_client: WebSocketGenerator,
+    loaded_entry: MockConfigEntry,
+    agent: Agent,
+) -> None:
+    """The listing at once, then again on each change a panel shows, and never twice the same."""
+    subscription = await subscribe(client)
+    first = await pushed(client, subscription)
+    assert first == (await call(await hass_ws_client(hass), "cameras"))["result"]
+    assert first["cameras"][0]["running_revision"] is None
+
+    # The camera reports the revision: pushed (the panel's "Applied"), no polling.
+    await agent.running(revision=1)
+    assert (await pushed(client, subscription))["cameras"][0]["running_revision"] == 1
+    # Detections change nothing the listing shows: nothing is pushed for them.
+    await agent.send(f"roi/{ROI_PERSON}", "ON")
+    await agent.send("detected", "ON")
+    await nothing_pushed(client)
+
+    # A region saved by another admin (its own connection): the new revision and region come.
+    other = await hass_ws_client(hass)
+    saved = await call(other, "region/save", entry_id=loaded_entry.entry_id, **DRIVEWAY)
+    region_id = saved["result"]["region_id"]
+    listing = await pushed_until(
+        client,
+        subscription,
+        lambda listing: (
+            (camera := listing["cameras"][0])["revision"] == 2
+            and camera["regions"][-1]["id"] == region_id
+            and camera["regions"][-1]["entity_id"] == "binary_sensor.porch_driveway"
+        ),
+    )
+    # The camera reports running it (its coordinator may be a new one, if the change reloaded).
+    await agent.running(revision=2)
+    listing = await pushed_until(
+        client, subscription, lambda listing: listing["cameras"][0]["running_revision"] == 2
+    )
+    await nothing_pushed(client)
+    # Once quiet, the last listing pushed is what is listed now.
+    assert listing == (await call(other, "cameras"))["result"]
+
+    # Deleted: pushed without it.
+    await call(other, "region/delete", entry_id=loaded_entry.entry_id, region_id=region_id)
+    listing = await pushed_until(client, subscription, lambda listing: listing["cameras"][0]["revision"] == 3)
+    assert region_id not in [r["id"] for r in listing["cameras"][0]["regions"]]
+
+    # A camera added: pushed too.
+    garden = camera_entry("garden", "Garden", subentries=[])
+    garden.add_to_hass(hass)
+    await pushed_until(
+        client, subscription, lambda listing: [c["title"] for c in listing["cameras"]] == ["Porch", "Garden"]
+    )
+
+
+def _listeners(hass: HomeAssistant, entry: MockConfigEntry) -> tuple[int, int, int]:
+    """Everything a subscription listens to: entry changes, registry updates, the coordinator."""
+    dispatcher = hass.data.get(DATA_DISPATCHER, {}).get(SIGNAL_CONFIG_ENTRY_CHANGED, {})
+    registry = hass.bus.async_listeners().get(er.EVENT_ENTITY_REGISTRY_UPDATED, 0)
+    return len(dispatcher), registry, len(entry.runtime_data._listeners)
+
+
+async def test_unsubscribe_leaves_no_listener(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    loaded_entry: MockConfigEntry,
+    agent: Agent,
+) -> None:
+    """The panel closed (unsubscribed) or its connection gone: nothing of the subscription is left."""
+    before = _listeners(hass, loaded_entry)
+    client = await hass_ws_client(hass)
+    subscription = await subscribe(client)
+    await pushed(client, subscription)
+    during = _listeners(hass, loaded_entry)
+    assert all(n > was for n, was in zip(during, before, strict=True)), (before, during)
+
+    await client.send_json_auto_id({"type": "unsubscribe_events", "subscription": subscription})
+    assert (await client.receive_json())["success"]
+    assert _listeners(hass, loaded_entry) == before
+    # And nothing is sent on it any more.
+    await agent.running(revision=1)
+    await call(client, "region/delete", entry_id=loaded_entry.entry_id, region_id=ROI_MOTION)
+    await nothing_pushed(client)
+
+    # A connection closed while subscribed (the browser tab gone) leaves nothing behind either.
+    await hass.async_block_till_done()  # the deleted region's entity (and its listener) gone
+    before = _listeners(hass, loaded_entry)
+    client = await hass_ws_client(hass)
+    await pushed(client, await subscribe(client))
+    assert _listeners(hass, loaded_entry) != before
+    await client.close()
+    await wait_for(lambda: _listeners(hass, loaded_entry) == before, "the subscription's listeners removed")
 
 
 # ------------------------------------------------------------------------------ saving
@@ -408,6 +543,7 @@ async def test_non_admin_unauthorized(
     entry_id = loaded_entry.entry_id
     for command, fields in (
         ("cameras", {}),
+        ("subscribe_cameras", {}),
         ("region/save", {"entry_id": entry_id, **DRIVEWAY}),
         ("region/save", {"entry_id": entry_id, "region_id": ROI_PERSON, **DRIVEWAY}),
         ("region/delete", {"entry_id": entry_id, "region_id": ROI_MOTION}),
@@ -477,6 +613,7 @@ async def test_malformed_missing_fields(client: MockHAClientWebSocket, loaded_en
         ("region/save", DRIVEWAY),
         ("region/delete", {"entry_id": loaded_entry.entry_id}),
         ("cameras", {"entry_id": loaded_entry.entry_id}),
+        ("subscribe_cameras", {"entry_id": loaded_entry.entry_id}),
     ):
         response = await call(client, command, **fields)
         assert response["error"]["code"] == "invalid_format", (command, fields)
@@ -488,12 +625,41 @@ async def test_malformed_missing_fields(client: MockHAClientWebSocket, loaded_en
 async def test_panel_files_served(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, loaded_entry: MockConfigEntry
 ) -> None:
-    """The panel's module is served, as it is on disk (whether or not the frontend runs)."""
+    """Every module of the panel is served as it is on disk, under the hash of them all.
+
+    What each module imports (``./x.js``) is served next to it, so under the same hash: a new
+    release changes every URL, and they may be cached for good. Whether or not the frontend runs.
+    """
     http = await hass_client()
-    response = await http.get(f"/roiwatch_static/{PANEL_JS}?v=1")
-    assert response.status == HTTPStatus.OK
-    assert await response.read() == (FRONTEND_DIR / PANEL_JS).read_bytes()
-    assert (await http.get("/roiwatch_static/missing.js")).status == HTTPStatus.NOT_FOUND
+    release = version(FRONTEND_DIR)
+    modules = sorted(FRONTEND_DIR.glob("*.js"))
+    assert len(modules) > 1
+    for module in modules:
+        response = await http.get(f"/roiwatch_static/{release}/{module.name}")
+        assert response.status == HTTPStatus.OK, module.name
+        assert await response.read() == module.read_bytes()
+        assert "max-age" in response.headers.get("Cache-Control", ""), module.name
+        source = module.read_text()
+        for imported in re.findall(r"""from\s+['"]([^'"]+)['"]""", source):
+            assert re.fullmatch(r"\./[\w-]+\.js", imported), f"{module.name} imports {imported}"
+            assert (FRONTEND_DIR / imported).is_file(), f"{module.name} imports {imported}"
+        # Nothing fetched from outside: no URL in a module but the integration's own API.
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", source), module.name
+    assert (await http.get(f"/roiwatch_static/{PANEL_JS}")).status == HTTPStatus.NOT_FOUND
+    assert (await http.get(f"/roiwatch_static/{release}/missing.js")).status == HTTPStatus.NOT_FOUND
+
+
+def test_release_changes_with_any_module(tmp_path: Path) -> None:
+    """Any module changed, added or renamed gives another release (and so other URLs)."""
+    (tmp_path / PANEL_JS).write_text("import './a.js';")
+    (tmp_path / "a.js").write_text("export const a = 1;")
+    first = version(tmp_path)
+    (tmp_path / "a.js").write_text("export const a = 2;")
+    second = version(tmp_path)
+    (tmp_path / "b.js").write_text("")
+    third = version(tmp_path)
+    (tmp_path / "b.js").rename(tmp_path / "c.js")
+    assert len({first, second, third, version(tmp_path)}) == 4
 
 
 def _frontend_installed() -> bool:
@@ -514,7 +680,7 @@ async def test_no_frontend_no_panel(hass: HomeAssistant, loaded_entry: MockConfi
 @pytest.mark.skipif(not _frontend_installed(), reason="home-assistant-frontend is not installed")
 @pytest.mark.parametrize("frontend_first", [True, False], ids=["frontend-first", "frontend-later"])
 async def test_panel_registered(hass: HomeAssistant, frontend_first: bool) -> None:
-    """With the frontend: one admin-only sidebar panel whose module URL changes with the file.
+    """With the frontend: one admin-only sidebar panel whose module URL changes with the files.
 
     Whichever is set up first; sockets stay blocked (the harness keeps HA's web server unbound).
     """
@@ -523,7 +689,6 @@ async def test_panel_registered(hass: HomeAssistant, frontend_first: bool) -> No
         assert await async_setup_component(hass, domain, {})
     await hass.async_block_till_done()
     panel = hass.data["frontend_panels"]["roiwatch"].to_response()
-    version = hashlib.sha256((FRONTEND_DIR / PANEL_JS).read_bytes()).hexdigest()[:16]
     assert panel["component_name"] == "custom"
     assert panel["url_path"] == "roiwatch"
     assert panel["title"] == "RoiWatch"
@@ -534,7 +699,7 @@ async def test_panel_registered(hass: HomeAssistant, frontend_first: bool) -> No
         "name": "roiwatch-panel",
         "embed_iframe": False,
         "trust_external": False,
-        "module_url": f"/roiwatch_static/{PANEL_JS}?v={version}",
+        "module_url": f"/roiwatch_static/{version(FRONTEND_DIR)}/{PANEL_JS}",
     }
     assert panel["config"]["_panel_custom"] | expected == panel["config"]["_panel_custom"]
 

@@ -1,0 +1,116 @@
+// Pointer and keyboard input on the picture: clicks add corners while drawing, corners are
+// dragged (pointer capture on the corner itself), an edge's handle adds a corner, a double click
+// or Delete removes one, arrow keys move the focused corner. What it changes goes through `editor`.
+
+const round = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
+
+const handleIndex = (ev, kind) => {
+  const b = ev.target.closest?.(`.h.${kind}`);
+  return b ? Number(b.dataset.i) : -1;
+};
+
+/**
+ * `editor`: draft() (the region being drawn or edited, or null), maxPoints(), pickCorner(i),
+ * closeDraft(), removeCorner(i), select(id), added() (a corner was inserted: handles anew),
+ * moved() (points moved: positions only), redraw() (a corner was added while drawing),
+ * dragEnded().
+ */
+export class PointerInput {
+  constructor(pic, handles, editor) {
+    this._pic = pic;
+    this._handles = handles;
+    this._editor = editor;
+    this._drag = null;
+    this._dragEnd = -Infinity;
+    pic.addEventListener('pointerdown', (ev) => this._down(ev));
+    pic.addEventListener('pointermove', (ev) => this._move(ev));
+    pic.addEventListener('pointerup', (ev) => this._up(ev));
+    pic.addEventListener('pointercancel', (ev) => this._up(ev));
+    pic.addEventListener('click', (ev) => this._click(ev));
+    pic.addEventListener('dblclick', (ev) => {
+      const i = handleIndex(ev, 'corner');
+      if (i >= 0) editor.removeCorner(i);
+    });
+    handles.addEventListener('keydown', (ev) => this._key(ev));
+    handles.addEventListener('focusin', (ev) => editor.pickCorner(handleIndex(ev, 'corner')));
+  }
+
+  /** True while a corner is dragged (a redraw then would replace the handle being dragged). */
+  get dragging() {
+    return !!this._drag;
+  }
+
+  /** Where the pointer is, in fractions of the picture. */
+  _at(ev) {
+    const box = this._pic.getBoundingClientRect();
+    return [round((ev.clientX - box.left) / box.width), round((ev.clientY - box.top) / box.height)];
+  }
+
+  _down(ev) {
+    const draft = this._editor.draft();
+    if (!draft || ev.button > 0) return;
+    let i = handleIndex(ev, 'corner');
+    if (i === 0 && !draft.closed) return; // a click on the first corner closes (see _click)
+    const mid = handleIndex(ev, 'mid');
+    if (mid >= 0) {
+      i = mid + 1;
+      draft.points.splice(i, 0, this._at(ev));
+      draft.dirty = true;
+      this._editor.added(i);
+    }
+    if (i < 0) return;
+    ev.preventDefault();
+    this._editor.pickCorner(i);
+    // Captured by the corner itself, so that click and dblclick still name it.
+    this._handles.querySelector(`.corner[data-i="${i}"]`).setPointerCapture(ev.pointerId);
+    this._drag = { i, id: ev.pointerId };
+  }
+
+  _move(ev) {
+    const drag = this._drag;
+    if (!drag || ev.pointerId !== drag.id) return;
+    const draft = this._editor.draft();
+    draft.points[drag.i] = this._at(ev);
+    draft.dirty = true;
+    this._editor.moved();
+  }
+
+  _up(ev) {
+    if (!this._drag || ev.pointerId !== this._drag.id) return;
+    this._drag = null;
+    this._dragEnd = ev.timeStamp; // the click that ends a drag adds nothing
+    this._editor.dragEnded();
+  }
+
+  _click(ev) {
+    const draft = this._editor.draft();
+    if (ev.timeStamp - this._dragEnd < 500) return;
+    if (draft && !draft.closed) {
+      if (handleIndex(ev, 'corner') === 0) return this._editor.closeDraft();
+      if (ev.target.closest('.h')) return;
+      if (draft.points.length < this._editor.maxPoints()) draft.points.push(this._at(ev));
+      this._editor.redraw();
+      return;
+    }
+    const id = ev.target.dataset?.id;
+    if (id && ev.target.classList.contains('region')) this._editor.select(id);
+  }
+
+  _key(ev) {
+    const i = handleIndex(ev, 'corner');
+    const draft = this._editor.draft();
+    if (i < 0 || !draft) return;
+    const step = ev.shiftKey ? 0.05 : 0.005;
+    const move = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[ev.key];
+    if (move) {
+      ev.preventDefault();
+      const p = draft.points[i];
+      draft.points[i] = [round(p[0] + move[0]), round(p[1] + move[1])];
+      draft.dirty = true;
+      this._editor.moved();
+    } else if (ev.key === 'Delete' || ev.key === 'Backspace') {
+      ev.preventDefault();
+      this._editor.removeCorner(i);
+    }
+  }
+}
