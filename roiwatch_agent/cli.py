@@ -53,6 +53,12 @@ def _shard(value: str) -> tuple[int, int]:
     return k, n
 
 
+def _host_label(value: str) -> str:
+    if len(value) > protocol.MAX_HOST_LEN:
+        raise argparse.ArgumentTypeError(f"at most {protocol.MAX_HOST_LEN} characters")
+    return value
+
+
 def _fps(value: str) -> float:
     fps = float(value)
     lo, hi = protocol.FPS_RANGE
@@ -97,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     smart = roles.add_parser("smart", parents=[common, detect], help="capture and detect locally")
     smart.add_argument("--camera", required=True, type=_camera_id)
     smart.add_argument("--source", required=True, help="device index, video file, or rtsp:// / http:// URL")
+    smart.add_argument(
+        "--host-label",
+        default="",
+        type=_host_label,
+        help='where this camera is analysed, when not on the camera (announced; e.g. "Home Assistant app")',
+    )
 
     dumb = roles.add_parser("dumb", parents=[common], help="capture and publish JPEG pictures only")
     dumb.add_argument("--camera", required=True, type=_camera_id)
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     store = ConfigStore(args.state_dir)
     if args.role == "smart":
-        SmartLoop(args.camera, settings, store).run(stop)
+        SmartLoop(args.camera, settings, store, host_label=args.host_label).run(stop)
     else:
         AnalyzerLoop(settings, store, args.camera, args.shard).run(stop)
     return 0
