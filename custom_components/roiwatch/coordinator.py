@@ -365,6 +365,7 @@ class RoiWatchCoordinator:
             return
         self.state.announce = announce
         self._update_sw_version(announce["version"])
+        self._update_model(announce["host"])
         self._notify()
 
     @callback
@@ -414,6 +415,16 @@ class RoiWatchCoordinator:
             # Retained, but the broker may have lost it (restarted without persistence).
             self.entry.async_create_task(self.hass, self.async_publish_config(), "roiwatch republish config")
         self._notify()
+
+    @callback
+    def _update_model(self, host: str) -> None:
+        """The device page says where the camera is analysed, when not on the camera itself."""
+        model = f"{MODELS[self.kind]} ({host})" if host else MODELS[self.kind]
+        if model == self.device_info.get("model"):
+            return
+        self.device_info["model"] = model  # the entities share this DeviceInfo
+        if self._device_id is not None:
+            dr.async_get(self.hass).async_update_device(self._device_id, model=model)
 
     @callback
     def _update_sw_version(self, version: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from homeassistant.components import mqtt
-from homeassistant.const import CONF_PORT
+from homeassistant.const import CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from paho.mqtt.enums import CallbackAPIVersion
@@ -68,11 +68,14 @@ def is_state(hass: HomeAssistant, entity_id: str, value: str) -> Callable[[], bo
     return check
 
 
-async def setup_real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
-    """The MQTT integration with its real paho client (no harness mocks)."""
+async def setup_real_mqtt(
+    hass: HomeAssistant, broker: Mosquitto, credentials: tuple[str, str] | None = None
+) -> MockConfigEntry:
+    """The MQTT integration with its real paho client (no harness mocks), logged in if asked."""
+    login = {CONF_USERNAME: credentials[0], CONF_PASSWORD: credentials[1]} if credentials else {}
     entry = MockConfigEntry(
         domain=mqtt.DOMAIN,
-        data={mqtt.CONF_BROKER: "127.0.0.1", CONF_PORT: broker.port},
+        data={mqtt.CONF_BROKER: "127.0.0.1", CONF_PORT: broker.port, **login},
         # No birth message: HA's own task for it fails unhandled when a test stops the broker
         # right after connecting; RoiWatch does not use it.
         options={"birth_message": {}},

@@ -1,0 +1,187 @@
+"""Stream cameras in the app, end to end with Home Assistant's real core.
+
+An IP camera's HTTP MJPEG stream (behind a password in its URL) and a snapshot URL, served by
+the test from vtest.avi, are put in the app's options. The app runs each as a smart camera;
+Home Assistant discovers both, a region is drawn on each as the UI does, and a person walking
+in turns the region ON. The camera's password shows nowhere a user or a bug report can see it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
+from homeassistant.const import CONF_NAME
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.roiwatch.const import (
+    CONF_DETECT,
+    CONF_OFF_DELAY,
+    CONF_POINTS,
+    CONF_SENSITIVITY,
+    DOMAIN,
+    SUBENTRY_ROI,
+)
+from tests.agent.conftest import video_path, vtest_jpegs
+from tests.ha.helpers import camera_device, is_state, setup_real_mqtt, wait_for
+from tests.mqtt_broker import Mosquitto
+
+from .conftest import PASSWORDS, App, _Server
+
+CAMERA_LOGIN = ("viewer", "cam-pw-9d31e7")
+FPS = 10  # vtest.avi's own rate
+
+pytestmark = pytest.mark.usefixtures("enable_custom_integrations", "mock_hass_config")
+
+
+@pytest.fixture
+def ip_camera(app_broker: Mosquitto) -> Iterator[_Server]:
+    """One IP camera: /stream.mjpg (HTTP basic auth) and /snapshot.jpg, showing vtest.avi live."""
+    if not video_path().exists():
+        pytest.skip("vtest.avi is missing: run scripts/setup")
+    frames = vtest_jpegs(video_path(), n=120, width=384)
+    t0 = time.monotonic()
+    login = "Basic " + base64.b64encode(":".join(CAMERA_LOGIN).encode()).decode()
+
+    def now() -> bytes:
+        return frames[int((time.monotonic() - t0) * FPS) % len(frames)]
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            server: _Server = self.server  # type: ignore[assignment]
+            server.requests.append(self.path)
+            if self.path == "/snapshot.jpg":
+                picture = now()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(picture)))
+                self.end_headers()
+                self.wfile.write(picture)
+            elif self.path == "/stream.mjpg" and self.headers.get("Authorization") == login:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while not server.stopping.is_set():
+                        picture = now()
+                        self.wfile.write(
+                            b"--frame\r\nContent-Type: image/jpeg\r\n"
+                            + f"Content-Length: {len(picture)}\r\n\r\n".encode()
+                            + picture
+                            + b"\r\n"
+                        )
+                        time.sleep(1 / FPS)
+                except OSError:
+                    pass  # the agent went away
+            elif self.path == "/stream.mjpg":
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self.send_error(404)
+
+    server = _Server(Handler)
+    yield server
+    server.close()
+
+
+async def _add_discovered(hass: HomeAssistant, camera_id: str, name: str) -> ConfigEntry:
+    await wait_for(
+        lambda: any(
+            f["context"].get("unique_id") == camera_id
+            for f in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        ),
+        f"camera {camera_id} to be discovered",
+        90,
+    )
+    (flow,) = [
+        f
+        for f in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if f["context"].get("unique_id") == camera_id
+    ]
+    assert flow["step_id"] == "discovery_confirm"
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {CONF_NAME: name})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    return entry
+
+
+async def _add_region(hass: HomeAssistant, entry_id: str) -> None:
+    result = await hass.config_entries.subentries.async_init(
+        (entry_id, SUBENTRY_ROI), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_NAME: "Walkway",
+            CONF_DETECT: "person",
+            CONF_POINTS: "0,30 100,30 100,100 0,100",
+            CONF_SENSITIVITY: 50,
+            CONF_OFF_DELAY: 3,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    app: App,
+    app_broker: Mosquitto,
+    ip_camera: _Server,
+) -> None:
+    user, password = CAMERA_LOGIN
+    mqtt_entry = await setup_real_mqtt(hass, app_broker, ("homeassistant", PASSWORDS["homeassistant"]))
+    stream_url = f"http://{user}:{password}@127.0.0.1:{ip_camera.server_address[1]}/stream.mjpg"
+    app.start(
+        {
+            "analyzer": False,
+            "cameras": [
+                {"id": "gate", "source": stream_url},
+                {"id": "drive", "source": f"{ip_camera.url}/snapshot.jpg"},
+            ],
+            "log_level": "info",
+        }
+    )
+    try:
+        entries = {cam: await _add_discovered(hass, cam, cam.title()) for cam in ("gate", "drive")}
+        for cam, entry in entries.items():
+            # Where it is analysed, on its device page.
+            await wait_for(
+                lambda e=entry: camera_device(hass, e.entry_id).model == "Smart camera (Home Assistant app)",
+                f"{cam}'s device to say where it is analysed",
+            )
+            assert entry.runtime_data.state.announce["host"] == "Home Assistant app"
+            await _add_region(hass, entry.entry_id)
+        for cam in entries:
+            await wait_for(is_state(hass, f"binary_sensor.{cam}_walkway", "on"), f"a person on {cam}", 120)
+        assert "/stream.mjpg" in ip_camera.requests and "/snapshot.jpg" in ip_camera.requests
+
+        # The stream's password: not in the app's log, the camera's status or the diagnostics.
+        gate = entries["gate"]
+        status = gate.runtime_data.state.status
+        assert status is not None and status["state"] == "running"
+        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, gate)
+        assert password not in json.dumps(status)
+        assert password not in json.dumps(diagnostics)
+        assert password not in app.output
+        assert f"source http://{user}:***@127.0.0.1" in app.output
+    finally:
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(entry.entry_id)
+        await hass.config_entries.async_unload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()
