@@ -15,23 +15,16 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.roiwatch.const import (
-    CONF_DETECT,
-    CONF_OFF_DELAY,
-    CONF_POINTS,
-    CONF_SENSITIVITY,
-    DOMAIN,
-    SUBENTRY_ROI,
-)
+from custom_components.roiwatch.const import DOMAIN
 from tests.agent.conftest import video_path, vtest_jpegs
-from tests.ha.helpers import camera_device, is_state, setup_real_mqtt, wait_for
+from tests.ha.helpers import add_region, camera_device, is_state, setup_real_mqtt, wait_for
 from tests.mqtt_broker import Mosquitto
 
 from .conftest import PASSWORDS, App, _Server
@@ -120,23 +113,6 @@ async def _add_discovered(hass: HomeAssistant, camera_id: str, name: str) -> Con
     return entry
 
 
-async def _add_region(hass: HomeAssistant, entry_id: str) -> None:
-    result = await hass.config_entries.subentries.async_init(
-        (entry_id, SUBENTRY_ROI), context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"],
-        {
-            CONF_NAME: "Walkway",
-            CONF_DETECT: "person",
-            CONF_POINTS: "0,30 100,30 100,100 0,100",
-            CONF_SENSITIVITY: 50,
-            CONF_OFF_DELAY: 3,
-        },
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-
-
 async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
@@ -166,7 +142,7 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
                 f"{cam}'s device to say where it is analysed",
             )
             assert entry.runtime_data.state.announce["host"] == "Home Assistant app"
-            await _add_region(hass, entry.entry_id)
+            await add_region(hass, entry.entry_id)
         for cam in entries:
             await wait_for(is_state(hass, f"binary_sensor.{cam}_walkway", "on"), f"a person on {cam}", 120)
         assert "/stream.mjpg" in ip_camera.requests and "/snapshot.jpg" in ip_camera.requests

@@ -12,13 +12,22 @@ from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from homeassistant.components import mqtt
-from homeassistant.const import CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_NAME, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.roiwatch.const import (
+    CONF_DETECT,
+    CONF_OFF_DELAY,
+    CONF_POINTS,
+    CONF_SENSITIVITY,
+    SUBENTRY_ROI,
+)
 from custom_components.roiwatch.protocol import parse_config
 from tests.mqtt_broker import Mosquitto
 
@@ -66,6 +75,24 @@ def is_state(hass: HomeAssistant, entity_id: str, value: str) -> Callable[[], bo
         return state is not None and state.state == value
 
     return check
+
+
+async def add_region(
+    hass: HomeAssistant, entry_id: str, points: str = "0,30 100,30 100,100 0,100", **fields: Any
+) -> None:
+    """ "Add region" as the UI does it (a person region named Walkway by default)."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry_id, SUBENTRY_ROI), context={"source": SOURCE_USER}
+    )
+    user_input = {
+        CONF_NAME: "Walkway",
+        CONF_DETECT: "person",
+        CONF_POINTS: points,
+        CONF_SENSITIVITY: 50,
+        CONF_OFF_DELAY: 3,
+    }
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], user_input | fields)
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
 
 
 async def setup_real_mqtt(
