@@ -124,6 +124,10 @@ def test_kill9_of_detection_keeps_the_camera_and_agent_kill_releases_it(recorder
     assert first.at - t0 < 2.0, f"frames analysed again {first.at - t0:.2f} s after kill -9"
     assert len(rpicam.starts()) == 1
     assert len(rpicam_pids()) == 1
+    # Frames reach it through the capture's shared memory (no copy through a pipe).
+    [new] = agent.detector_pids()
+    segment = f"/dev/shm/roiwatch-{CAM}-{agent.proc.pid}-"
+    assert segment in Path(f"/proc/{new}/maps").read_text()
     # The agent killed by SIGKILL (the OOM killer): its capture and the camera go with it.
     children = capture_pids(agent)
     agent.proc.kill()
