@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 from roiwatch_agent import protocol
 from roiwatch_agent.broker import PASSWORD_ENV
+from roiwatch_agent.capture.redact import redact_source
 from roiwatch_agent.cli import _shard
 
 _LOGGER = logging.getLogger("roiwatch-app")
@@ -58,15 +59,6 @@ class Options:
     cameras: tuple[Camera, ...]
     log_level: str
     shard: str | None
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (if any) replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 def _source(index: int, camera_id: str, value: Any) -> str:
@@ -293,7 +285,7 @@ def main() -> int:
     agent = str(Path(sys.executable).parent / "roiwatch-agent")
     state_dir = Path(os.environ.get("ROIWATCH_STATE_DIR", "/data/state"))
     roles = build_roles(options, broker, agent, state_dir)
-    describe = {f"camera {c.camera_id}": f", source {redact_url(c.source)}" for c in options.cameras}
+    describe = {f"camera {c.camera_id}": f", source {redact_source(c.source)}" for c in options.cameras}
     if options.shard:
         describe["analyzer"] = f", shard {options.shard}"
     _LOGGER.info(
