@@ -13,7 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from . import issues, registry, websocket_api
 from .const import BASE_TOPIC, CONF_CAMERA_ID, DOMAIN
-from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator, entity_layout
+from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator, camera_layout
 from .panel import async_setup_panel
 from .protocol import Topics
 from .publisher import async_remove_store
@@ -52,19 +52,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> 
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     await coordinator.async_start()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    if entity_layout(entry) != coordinator.layout:
-        # The regions changed while the platforms were being set up: their entities are stale.
+    if camera_layout(entry) != coordinator.layout:
+        # Renamed while the platforms were being set up: the device and entity names are stale.
         hass.config_entries.async_schedule_reload(entry.entry_id)
     return True
 
 
 async def _async_update_listener(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> None:
-    """A region, the options or the camera changed: republish, and reload if entities change."""
-    if entity_layout(entry) != entry.runtime_data.layout:
+    """Regions or options changed: follow and republish in place; the camera itself: reload.
+
+    A region change touches that region's topic and entity only (binary_sensor.py follows the
+    regions); every other entity of the camera keeps its state.
+    """
+    if camera_layout(entry) != entry.runtime_data.layout:
         # Setup publishes the new config.
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return
-    await entry.runtime_data.async_publish_config()
+    await entry.runtime_data.async_regions_changed()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) -> bool:

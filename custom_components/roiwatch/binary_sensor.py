@@ -1,4 +1,9 @@
-"""Binary sensors: one per region, one for the whole camera, and whether its config is applied."""
+"""Binary sensors: one per region, one for the whole camera, and whether its config is applied.
+
+Region sensors follow the camera's regions while it runs: a new region's sensor is added, a
+renamed region's sensor renamed (its entity id kept, as Home Assistant keeps entity ids), a
+deleted region's sensor removed with its registry entry; the camera's other entities stay.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,15 @@ from homeassistant.components.binary_sensor import (
 )
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_DETECT
+from .const import KEY_CONFIG_APPLIED, KEY_DETECTED
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 from .entity import RoiWatchEntity
-from .protocol import DETECT_MOTION
-from .publisher import roi_subentries
-from .registry import roi_key
+from .regions import TRANSLATION_KEY_MOTION, TRANSLATION_KEY_PERSON, is_motion, roi_key, roi_subentries
+from .registry import async_remove_stale_regions
 
 PARALLEL_UPDATES = 0
 
@@ -26,17 +31,25 @@ async def async_setup_entry(
     entry: RoiWatchConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the camera's binary sensors, one per region among them."""
+    """Add the camera's binary sensors, then follow its regions."""
     coordinator = entry.runtime_data
-    # Region sensors are added to the entry, not to their region's subentry: the camera's one
-    # device lists them all, and a device may belong to one subentry only (registry.py says why).
-    async_add_entities(
-        [
-            DetectedBinarySensor(coordinator),
-            ConfigAppliedBinarySensor(coordinator),
-            *(RoiBinarySensor(coordinator, subentry) for subentry in roi_subentries(entry)),
-        ]
-    )
+    async_add_entities([DetectedBinarySensor(coordinator), ConfigAppliedBinarySensor(coordinator)])
+    added: set[str] = set()
+
+    @callback
+    def follow_regions() -> None:
+        regions = {s.subentry_id: s for s in roi_subentries(entry)}
+        if regions.keys() == added:
+            return
+        async_remove_stale_regions(hass, entry)
+        # Added to the entry, not to their region's subentry: the camera's one device lists
+        # them all, and a device may belong to one subentry only (registry.py says why).
+        async_add_entities(RoiBinarySensor(coordinator, s) for i, s in regions.items() if i not in added)
+        added.clear()
+        added.update(regions)
+
+    follow_regions()
+    entry.async_on_unload(coordinator.async_add_listener(follow_regions))
 
 
 class _DetectionBinarySensor(RoiWatchEntity, BinarySensorEntity):
@@ -49,23 +62,23 @@ class _DetectionBinarySensor(RoiWatchEntity, BinarySensorEntity):
 
     def _detection(self, value: bool | None) -> bool | None:
         # A switched-off detector detects nothing, whatever its retained topics still say.
-        return value if self.coordinator.state.armed else False
+        return value if self.coordinator.data.armed else False
 
 
 class DetectedBinarySensor(_DetectionBinarySensor):
     """Something is detected anywhere in the camera's regions."""
 
     _attr_device_class = BinarySensorDeviceClass.OCCUPANCY
-    _attr_translation_key = "detected"
+    _attr_translation_key = KEY_DETECTED
 
     def __init__(self, coordinator: RoiWatchCoordinator) -> None:
         """Initialise."""
-        super().__init__(coordinator, "detected")
+        super().__init__(coordinator, KEY_DETECTED)
 
     @property
     def is_on(self) -> bool | None:
         """On while any region detects."""
-        return self._detection(self.coordinator.state.detected)
+        return self._detection(self.coordinator.data.detected)
 
 
 class RoiBinarySensor(_DetectionBinarySensor):
@@ -75,28 +88,48 @@ class RoiBinarySensor(_DetectionBinarySensor):
         """Initialise from the region's subentry; its id is the region id on the wire."""
         super().__init__(coordinator, roi_key(subentry.subentry_id))
         self.roi_id = subentry.subentry_id
-        motion = subentry.data[CONF_DETECT] == DETECT_MOTION
-        self._attr_device_class = (
-            BinarySensorDeviceClass.MOTION if motion else BinarySensorDeviceClass.OCCUPANCY
-        )
-        self._attr_translation_key = "roi_motion" if motion else "roi_person"
+        self._follow(subentry)
+
+    def _follow(self, subentry: ConfigSubentry) -> bool:
+        """Take the region's name and kind; whether they changed."""
+        motion = is_motion(subentry)
+        device_class = BinarySensorDeviceClass.MOTION if motion else BinarySensorDeviceClass.OCCUPANCY
+        if getattr(self, "_attr_name", None) == subentry.title and self._attr_device_class == device_class:
+            return False
+        self._attr_device_class = device_class
+        self._attr_translation_key = TRANSLATION_KEY_MOTION if motion else TRANSLATION_KEY_PERSON
         self._attr_name = subentry.title
+        return True
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        if (subentry := self.coordinator.config_entry.subentries.get(self.roi_id)) is None:
+            return  # the region is gone: its registry entry is being removed, and this entity with it
+        if self._follow(subentry) and self.registry_entry is not None:
+            # What a re-added entity would write; the entity id stays, so automations keep working.
+            er.async_get(self.hass).async_update_entity(
+                self.entity_id,
+                original_name=self._attr_name,
+                original_device_class=self._attr_device_class,
+                translation_key=self._attr_translation_key,
+            )
+        super()._handle_coordinator_update()
 
     @property
     def is_on(self) -> bool | None:
         """On while the region detects."""
-        return self._detection(self.coordinator.state.rois.get(self.roi_id))
+        return self._detection(self.coordinator.data.rois.get(self.roi_id))
 
 
 class ConfigAppliedBinarySensor(RoiWatchEntity, BinarySensorEntity):
     """The agent runs the latest config revision HA published."""
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
-    _attr_translation_key = "config_applied"
+    _attr_translation_key = KEY_CONFIG_APPLIED
 
     def __init__(self, coordinator: RoiWatchCoordinator) -> None:
         """Initialise."""
-        super().__init__(coordinator, "config_applied")
+        super().__init__(coordinator, KEY_CONFIG_APPLIED)
 
     @property
     def available(self) -> bool:

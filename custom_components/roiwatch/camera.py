@@ -8,6 +8,7 @@ from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import KEY_PREVIEW
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 from .entity import RoiWatchEntity
 from .protocol import PREVIEW_MIN_INTERVAL
@@ -43,7 +44,7 @@ class LivePreviewCamera(RoiWatchEntity, Camera):
 
     def __init__(self, coordinator: RoiWatchCoordinator) -> None:
         """Initialise."""
-        RoiWatchEntity.__init__(self, coordinator, "preview")
+        RoiWatchEntity.__init__(self, coordinator, KEY_PREVIEW)
         Camera.__init__(self)
         self._picture = self._fallback()[1]
 
@@ -58,8 +59,10 @@ class LivePreviewCamera(RoiWatchEntity, Camera):
         return {ATTR_PICTURE: self._picture}
 
     def _fallback(self) -> tuple[bytes | None, str]:
-        snapshot = self.coordinator.state.snapshot
-        return snapshot, PICTURE_NONE if snapshot is None else PICTURE_LAST_DETECTION
+        snapshot = self.coordinator.data.snapshot
+        if snapshot is None:
+            return None, PICTURE_NONE
+        return snapshot.picture, PICTURE_LAST_DETECTION
 
     async def async_camera_image(self, width: int | None = None, height: int | None = None) -> bytes | None:
         """The live picture, else the last detection picture; width and height are not applied.

@@ -52,7 +52,6 @@ from .protocol import (
     KIND_SMART,
     KINDS,
     LEAF_ANNOUNCE,
-    MAX_NAME_LEN,
     MAX_ROIS,
     OFF_DELAY_RANGE,
     SENSITIVITY_RANGE,
@@ -61,13 +60,8 @@ from .protocol import (
     parse_announce,
     points_from_text,
     points_to_text,
-    validate_points,
 )
-
-# Each rule a region's points can break has its own translated form error.
-POINTS_ERRORS = frozenset(
-    {"points_format", "points_count", "points_range", "points_area", "points_self_intersect"}
-)
+from .regions import check_region, points_error, region_limit_reached, whole
 
 KIND_SELECTOR = SelectSelector(
     SelectSelectorConfig(options=list(KINDS), translation_key=CONF_KIND, mode=SelectSelectorMode.LIST)
@@ -274,11 +268,6 @@ class RoiWatchOptionsFlow(OptionsFlow):
         )
 
 
-def _whole(value: float) -> int | float:
-    """Selectors return floats; keep whole numbers as integers on the wire."""
-    return int(value) if float(value).is_integer() else float(value)
-
-
 class RoiSubentryFlow(ConfigSubentryFlow):
     """Add or edit one region of interest of a camera."""
 
@@ -338,62 +327,11 @@ def _check_form(
     try:
         points = points_from_text(user_input[CONF_POINTS])
     except ProtocolError as err:
-        errors[CONF_POINTS] = err.code if err.code in POINTS_ERRORS else "points_format"
+        errors[CONF_POINTS] = points_error(err)
     values = {
         **user_input,
         CONF_POINTS: points,
         CONF_SENSITIVITY: round(user_input[CONF_SENSITIVITY]),
-        CONF_OFF_DELAY: _whole(user_input[CONF_OFF_DELAY]),
+        CONF_OFF_DELAY: whole(user_input[CONF_OFF_DELAY]),
     }
     return check_region(entry, values, editing, errors)
-
-
-def region_limit_reached(entry: ConfigEntry) -> bool:
-    """The camera has as many regions as the protocol allows."""
-    return sum(s.subentry_type == SUBENTRY_ROI for s in entry.subentries.values()) >= MAX_ROIS
-
-
-def check_region(
-    entry: ConfigEntry, values: Mapping[str, Any], editing: str | None, errors: dict[str, str]
-) -> tuple[str, dict[str, Any]]:
-    """The rules of a region, shared by the region flows and the region editor's API.
-
-    ``values`` holds name, detect, points (fractions 0..1, already parsed), sensitivity and
-    off_delay; ``editing`` is the id of the region being changed (None: a new one). Fills
-    ``errors`` with one key of ``config_subentries.roi.error`` per broken rule, by field, and
-    returns the subentry's title and data.
-    """
-    name = values[CONF_NAME].strip()
-    if not name:
-        errors[CONF_NAME] = "name_required"
-    elif len(name) > MAX_NAME_LEN:
-        errors[CONF_NAME] = "name_too_long"
-    elif any(
-        s.subentry_type == SUBENTRY_ROI
-        and s.title.strip().casefold() == name.casefold()
-        and s.subentry_id != editing
-        for s in entry.subentries.values()
-    ):
-        # Checked here: a duplicate subentry unique_id raises in 2025.4 instead of aborting.
-        errors[CONF_NAME] = "name_duplicate"
-    if values[CONF_DETECT] not in DETECT_KINDS:
-        errors[CONF_DETECT] = "detect_invalid"
-    points: list[list[float]] = []
-    if CONF_POINTS not in errors:
-        try:
-            points = validate_points(values[CONF_POINTS])
-        except ProtocolError as err:
-            errors[CONF_POINTS] = err.code if err.code in POINTS_ERRORS else "points_format"
-    sensitivity = values[CONF_SENSITIVITY]
-    if not (float(sensitivity).is_integer() and SENSITIVITY_RANGE[0] <= sensitivity <= SENSITIVITY_RANGE[1]):
-        errors[CONF_SENSITIVITY] = "sensitivity_range"
-    off_delay = values[CONF_OFF_DELAY]
-    if not OFF_DELAY_RANGE[0] <= off_delay <= OFF_DELAY_RANGE[1]:
-        errors[CONF_OFF_DELAY] = "off_delay_range"
-    data = {
-        CONF_DETECT: values[CONF_DETECT],
-        CONF_POINTS: points,
-        CONF_SENSITIVITY: int(sensitivity),
-        CONF_OFF_DELAY: _whole(off_delay),
-    }
-    return name, data

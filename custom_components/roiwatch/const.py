@@ -23,6 +23,17 @@ CONF_POINTS: Final = "points"
 CONF_SENSITIVITY: Final = "sensitivity"
 CONF_OFF_DELAY: Final = "off_delay"
 
+# Entity keys: each makes a unique id with registry.unique_id (regions: regions.roi_key).
+KEY_DETECTED: Final = "detected"
+KEY_CONFIG_APPLIED: Final = "config_applied"
+KEY_DETECTION: Final = "detection"
+KEY_LAST_DETECTION: Final = "last_detection"
+KEY_PREVIEW: Final = "preview"
+KEY_DETECTION_STATE: Final = "detection_state"
+KEY_FPS: Final = "fps"
+KEY_RESTARTS: Final = "restarts"
+KEY_RUNNING_REVISION: Final = "running_revision"
+
 MANUFACTURER: Final = "RoiWatch"
 MODELS: Final = {KIND_SMART: "Smart camera", KIND_DUMB: "Dumb camera"}
 

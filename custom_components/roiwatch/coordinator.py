@@ -1,38 +1,41 @@
-"""The runtime of one camera: MQTT subscriptions, state, config publishing and repair issues."""
+"""The runtime of one camera: its state pushed from MQTT, config publishing and repair issues.
+
+A push :class:`DataUpdateCoordinator`: each message of the camera becomes a new
+:class:`CameraState` (``coordinator.data``) and every listener (the entities, the region editor's
+subscription) hears it through ``async_add_listener``. Nothing is polled.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from . import issues
-from .const import (
-    APPLY_TIMEOUT,
-    BASE_TOPIC,
-    CONF_CAMERA_ID,
-    CONF_DETECT,
-    CONF_KIND,
-    DOMAIN,
-    MANUFACTURER,
-    MODELS,
+from .const import APPLY_TIMEOUT, BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, DOMAIN
+from .device import (
+    async_register_camera_device,
+    async_set_model,
+    async_set_sw_version,
+    camera_device_info,
+    camera_model,
 )
 from .preview import LivePreview
 from .protocol import (
     OFFLINE,
     ONLINE,
-    ROI_ID_RE,
     STATE_ERROR,
     STATE_OFFLINE,
     STATE_RUNNING,
@@ -45,7 +48,8 @@ from .protocol import (
     parse_on_off,
     parse_status,
 )
-from .publisher import ConfigPublisher, roi_subentries
+from .publisher import ConfigPublisher
+from .regions import roi_subentries, usable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,13 +57,92 @@ _LOGGER = logging.getLogger(__name__)
 RoiWatchConfigEntry: TypeAlias = ConfigEntry["RoiWatchCoordinator"]
 
 
-def entity_layout(entry: ConfigEntry) -> tuple[Any, ...]:
-    """What the set of entities depends on; when it changes the entry is reloaded."""
+def camera_layout(entry: ConfigEntry) -> tuple[Any, ...]:
+    """What the camera's device and entity names depend on; when it changes the entry reloads.
+
+    Regions are not in it: their entities are added, renamed and removed in place.
+    """
+    return (entry.title, entry.data[CONF_KIND])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The last detection picture and when it arrived."""
+
+    picture: bytes
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CameraState:
+    """What HA knows of a camera: the last good value of each topic (None: unknown or cleared).
+
+    ``revision`` is the config revision HA last published (built) for the camera;
+    ``running_revision`` the one its detector reports running.
+    """
+
+    availability: str | None = None
+    status: Mapping[str, Any] | None = None
+    announce: Mapping[str, Any] | None = None
+    armed: bool = True
+    detected: bool | None = None
+    rois: Mapping[str, bool | None] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+    revision: int | None = None
+
+    @property
+    def running_revision(self) -> int | None:
+        """The config revision the agent reports running."""
+        return None if self.status is None else self.status["revision"]
+
+
+def _parse_availability(payload: bytes) -> str:
+    text = payload.decode(errors="replace").strip()
+    if text in (ONLINE, OFFLINE):
+        return text
+    raise ProtocolError("availability", f"expected {ONLINE} or {OFFLINE}, got {text[:32]!r}")
+
+
+def _parse_snapshot(payload: bytes) -> Snapshot:
+    check_picture(payload)
+    return Snapshot(payload, dt_util.utcnow())
+
+
+KEEP: Final = object()
+"""An empty (cleared) payload keeps the last value."""
+PARSE: Final = object()
+"""An empty payload goes to the parser like any other."""
+
+
+@dataclass(frozen=True)
+class TopicField:
+    """How one topic of a camera becomes one field of its :class:`CameraState`."""
+
+    topic: Callable[..., str]
+    """The topic, from Topics, the camera id (and the region id)."""
+    parse: Callable[[bytes], Any]
+    """Raises ProtocolError on a malformed payload (the last good value stays)."""
+    field: str
+    empty: Any = None
+    """The value an empty retained message (a cleared topic) gives, or KEEP, or PARSE."""
+    qos: int = 1
+
+
+def topic_fields(camera_id: str) -> tuple[TopicField, ...]:
+    """The camera's state topics (its regions' topics: :data:`ROI_FIELD`)."""
     return (
-        entry.title,
-        entry.data[CONF_KIND],
-        tuple((s.subentry_id, s.title, s.data[CONF_DETECT]) for s in roi_subentries(entry)),
+        TopicField(Topics.availability, _parse_availability, "availability"),
+        TopicField(Topics.status, parse_status, "status"),
+        # An announce withdrawn by the agent: nothing to show for it, keep the last one.
+        TopicField(Topics.announce, partial(parse_announce, expected_camera_id=camera_id), "announce", KEEP),
+        TopicField(Topics.armed, parse_armed, "armed", PARSE),
+        TopicField(Topics.detected, parse_on_off, "detected"),
+        # A cleared snapshot: keep showing the last picture.
+        TopicField(Topics.snapshot, _parse_snapshot, "snapshot", KEEP, qos=0),
     )
+
+
+ROI_FIELD: Final = TopicField(Topics.roi, parse_on_off, "rois")
 
 
 def _raw(msg: mqtt.ReceiveMessage) -> bytes:
@@ -68,115 +151,115 @@ def _raw(msg: mqtt.ReceiveMessage) -> bytes:
     return payload.encode() if isinstance(payload, str) else bytes(payload)
 
 
-def _parse_availability(payload: bytes) -> str:
-    text = payload.decode(errors="replace")
-    text = text.strip()
-    if text in (ONLINE, OFFLINE):
-        return text
-    raise ProtocolError("availability", f"expected {ONLINE} or {OFFLINE}, got {text[:32]!r}")
+class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
+    """Keeps one camera's state from its MQTT topics and pushes it to its listeners."""
 
-
-@dataclass
-class CameraState:
-    """The last good value of every topic of a camera (None: unknown, or cleared)."""
-
-    availability: str | None = None
-    status: dict[str, Any] | None = None
-    announce: dict[str, Any] | None = None
-    armed: bool = True
-    detected: bool | None = None
-    rois: dict[str, bool | None] = field(default_factory=dict)
-    snapshot: bytes | None = None
-    snapshot_at: datetime | None = None
-
-
-class RoiWatchCoordinator:
-    """Keeps one camera's state from its MQTT topics and tells its entities when it changes."""
+    config_entry: RoiWatchConfigEntry
 
     def __init__(self, hass: HomeAssistant, entry: RoiWatchConfigEntry) -> None:
         """Initialise; :meth:`async_start` subscribes and publishes."""
-        self.hass = hass
-        self.entry = entry
+        super().__init__(hass, _LOGGER, config_entry=entry, name=entry.title, update_interval=None)
+        self.data = CameraState()
         self.camera_id: str = entry.data[CONF_CAMERA_ID]
         self.kind: str = entry.data[CONF_KIND]
-        self.layout = entity_layout(entry)
+        self.layout = camera_layout(entry)
         self.topics = Topics(BASE_TOPIC)
-        self.state = CameraState()
         self.publisher = ConfigPublisher(hass, entry, self.topics)
         self.preview = LivePreview(hass, self.topics.preview_request(self.camera_id), self._malformed)
-        self.device_info = dr.DeviceInfo(
-            identifiers={(DOMAIN, self.camera_id)},
-            name=entry.title,
-            manufacturer=MANUFACTURER,
-            model=MODELS[self.kind],
-            model_id=self.kind,
-        )
-        self._listeners: list[CALLBACK_TYPE] = []
+        self.device_info = camera_device_info(entry)
+        self._region_topics: dict[str, CALLBACK_TYPE] = {}
+        self._regions_lock = asyncio.Lock()
         self._apply_timer: CALLBACK_TYPE | None = None
+        self._stopped = False
         self._watched_revision: int | None = None
         self._was_available: bool | None = None
         self._sw_version: str | None = None
         self._device_id: str | None = None
+
+    async def _async_update_data(self) -> CameraState:
+        """Pushed, never fetched: a refresh (e.g. homeassistant.update_entity) keeps what we have."""
+        return self.data
 
     # ------------------------------------------------------------------ lifecycle
 
     @callback
     def async_register_device(self) -> None:
         """Create (or update) the camera's device before any message can name its version."""
-        device = dr.async_get(self.hass).async_get_or_create(
-            config_entry_id=self.entry.entry_id, **self.device_info
-        )
-        self._device_id = device.id
+        self._device_id = async_register_camera_device(self.hass, self.config_entry)
 
     async def async_start(self) -> None:
         """Load the revision, subscribe to the camera's topics and publish its config."""
+        entry = self.config_entry
         await self.publisher.async_load()
-        t, cam = self.topics, self.camera_id
-        handlers: list[tuple[str, Callable[[mqtt.ReceiveMessage], None], int]] = [
-            (t.availability(cam), self._on_availability, 1),
-            (t.status(cam), self._on_status, 1),
-            (t.announce(cam), self._on_announce, 1),
-            (t.armed(cam), self._on_armed, 1),
-            (t.detected(cam), self._on_detected, 1),
-            (t.snapshot(cam), self._on_snapshot, 0),
-            (t.preview(cam), self.preview.on_preview, 0),
+        subscriptions: list[tuple[str, Callable[[mqtt.ReceiveMessage], None], int]] = [
+            (spec.topic(self.topics, self.camera_id), partial(self._on_field, spec), spec.qos)
+            for spec in topic_fields(self.camera_id)
         ]
-        # One exact topic per region rather than a `roi/+` wildcard: HA 2026.x's MQTT client
-        # can fail on a wildcard that is unsubscribed while its subscribe is still in flight
-        # (a camera removed right after it was added); the entry reloads when regions change.
-        handlers += [
-            (t.roi(cam, s.subentry_id), partial(self._on_roi, s.subentry_id), 1)
-            for s in roi_subentries(self.entry)
-            if ROI_ID_RE.match(s.subentry_id)
-        ]
-        for topic, handler, qos in handlers:
+        subscriptions.append((self.topics.preview(self.camera_id), self.preview.on_preview, 0))
+        for topic, handler, qos in subscriptions:
             # Raw bytes: the protocol module decodes, so bad UTF-8 is just another bad payload.
-            self.entry.async_on_unload(
-                await mqtt.async_subscribe(self.hass, topic, handler, qos, encoding=None)
-            )
-        self.entry.async_on_unload(mqtt.async_subscribe_connection_status(self.hass, self._on_connection))
-        self.entry.async_on_unload(self._cancel_apply_timer)
-        self.entry.async_on_unload(lambda: issues.async_clear_all(self.hass, self.entry.entry_id))
+            entry.async_on_unload(await mqtt.async_subscribe(self.hass, topic, handler, qos, encoding=None))
+        entry.async_on_unload(self._stop)
+        await self._async_follow_regions()
+        entry.async_on_unload(mqtt.async_subscribe_connection_status(self.hass, self._on_connection))
+        entry.async_on_unload(lambda: issues.async_clear_all(self.hass, entry.entry_id))
         await self.async_publish_config()
 
-    @callback
-    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``update_callback`` whenever the state changes; returns the remover."""
-        self._listeners.append(update_callback)
-        return lambda: self._listeners.remove(update_callback)
+    async def async_regions_changed(self) -> None:
+        """A region was added, changed or removed: follow its topic, then publish the whole config."""
+        await self._async_follow_regions()
+        await self.async_publish_config()
+
+    async def _async_follow_regions(self) -> None:
+        """Subscribe to each region's own topic, and unsubscribe from removed regions' topics.
+
+        One exact topic per region rather than a ``roi/+`` wildcard: HA 2026.x's MQTT client can
+        fail on a wildcard that is unsubscribed while its subscribe is still in flight.
+        """
+        async with self._regions_lock:
+            if self._stopped:
+                return  # a change that arrived as the camera unloaded: its next setup follows it
+            wanted = {s.subentry_id for s in roi_subentries(self.config_entry) if usable(s)}
+            for roi_id in set(self._region_topics) - wanted:
+                self._region_topics.pop(roi_id)()
+            for roi_id in wanted - set(self._region_topics):
+                self._region_topics[roi_id] = await mqtt.async_subscribe(
+                    self.hass,
+                    ROI_FIELD.topic(self.topics, self.camera_id, roi_id),
+                    partial(self._on_region, roi_id),
+                    ROI_FIELD.qos,
+                    encoding=None,
+                )
+            # A removed region's last state goes with it (the publish that follows notifies).
+            self.data = replace(self.data, rois={k: v for k, v in self.data.rois.items() if k in wanted})
 
     @callback
-    def _notify(self) -> None:
+    def _stop(self) -> None:
+        """Unloading: no subscription or timer may outlive the entry (a late change may still run)."""
+        self._stopped = True
+        self._cancel_apply_timer()
+        while self._region_topics:
+            self._region_topics.popitem()[1]()
+
+    @callback
+    def _async_set(self, **changes: Any) -> None:
+        """Take a new state and tell every listener."""
+        old = self.data
+        self.data = new = replace(old, **changes)  # what the side effects below read
+        if new.status is not old.status:
+            self._status_changed(new.status)
+        if new.announce is not old.announce and new.announce is not None:
+            self._update_sw_version(new.announce["version"])
+            self._update_model(new.announce["host"])
+        self.async_set_updated_data(new)
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Log availability changes once per change, then update the listeners."""
         self._log_availability()
-        for update_callback in list(self._listeners):
-            update_callback()
+        super().async_update_listeners()
 
     # ------------------------------------------------------------------ derived state
-
-    @property
-    def name(self) -> str:
-        """The camera's display name."""
-        return self.entry.title
 
     @property
     def mqtt_connected(self) -> bool:
@@ -186,21 +269,21 @@ class RoiWatchCoordinator:
     @property
     def detection_state(self) -> str | None:
         """starting/running/stopped/error/offline, None if the camera never reported."""
-        if self.state.availability == OFFLINE:
+        if self.data.availability == OFFLINE:
             return STATE_OFFLINE
-        if self.state.status is None:
+        if self.data.status is None:
             return None
-        state: str = self.state.status["state"]
+        state: str = self.data.status["state"]
         return state
 
     @property
     def agent_online(self) -> bool:
         """The agent and its detection process are alive (whatever they report)."""
-        if not self.mqtt_connected or self.state.availability == OFFLINE:
+        if not self.mqtt_connected or self.data.availability == OFFLINE:
             return False
-        if self.state.status is None:
-            return self.state.availability == ONLINE
-        return bool(self.state.status["state"] != STATE_OFFLINE)
+        if self.data.status is None:
+            return self.data.availability == ONLINE
+        return bool(self.data.status["state"] != STATE_OFFLINE)
 
     @property
     def detector_available(self) -> bool:
@@ -213,8 +296,8 @@ class RoiWatchCoordinator:
         state = self.detection_state
         return (
             self.mqtt_connected
-            and self.state.armed
-            and self.state.availability != OFFLINE
+            and self.data.armed
+            and self.data.availability != OFFLINE
             and (state is None or state == STATE_RUNNING)
         )
 
@@ -227,20 +310,17 @@ class RoiWatchCoordinator:
     @property
     def running_revision(self) -> int | None:
         """The config revision the agent reports running."""
-        if self.state.status is None:
-            return None
-        revision: int | None = self.state.status["revision"]
-        return revision
+        return self.data.running_revision
 
     @property
     def applied(self) -> bool:
         """The agent runs the latest published revision."""
-        return self.publisher.revision is not None and self.running_revision == self.publisher.revision
+        return self.data.revision is not None and self.running_revision == self.data.revision
 
     @property
     def error(self) -> str | None:
         """The problem the agent reports, if any."""
-        status = self.state.status
+        status = self.data.status
         if status is None:
             return None
         if status["error"]:
@@ -267,9 +347,10 @@ class RoiWatchCoordinator:
 
     async def async_publish_config(self) -> None:
         """Publish the camera's whole config; watch that the agent applies it."""
-        if await self.publisher.async_publish():
+        published = await self.publisher.async_publish()
+        self._async_set(revision=self.publisher.revision)
+        if published:
             self._check_applied()
-        self._notify()
 
     async def async_set_armed(self, armed: bool) -> None:
         """Switch detection on or off (retained, so the agent finds it after a restart)."""
@@ -284,15 +365,16 @@ class RoiWatchCoordinator:
                 translation_placeholders={"camera": self.name, "error": str(err)},
             ) from err
         # The retained message comes back to us; meanwhile show what was asked.
-        self.state.armed = armed
-        self._notify()
+        self._async_set(armed=armed)
 
     @callback
     def _check_applied(self) -> None:
-        revision = self.publisher.revision
+        revision = self.data.revision
+        if self._stopped:
+            return
         if self.applied:
             self._cancel_apply_timer()
-            issues.async_clear(self.hass, issues.ISSUE_NOT_APPLIED, self.entry.entry_id)
+            issues.async_clear(self.hass, issues.ISSUE_NOT_APPLIED, self.config_entry.entry_id)
         elif revision is not None and (self._apply_timer is None or revision != self._watched_revision):
             # Each new revision gets its own full minute.
             self._cancel_apply_timer()
@@ -302,7 +384,7 @@ class RoiWatchCoordinator:
     @callback
     def _apply_timeout(self, _now: datetime) -> None:
         self._apply_timer = None
-        revision = self.publisher.revision
+        revision = self.data.revision
         if self.applied or revision is None:
             return
         _LOGGER.warning(
@@ -313,7 +395,7 @@ class RoiWatchCoordinator:
             self.running_revision,
         )
         issues.async_raise_not_applied(
-            self.hass, self.entry.entry_id, self.name, revision, self.running_revision
+            self.hass, self.config_entry.entry_id, self.name, revision, self.running_revision
         )
 
     @callback
@@ -328,103 +410,56 @@ class RoiWatchCoordinator:
     def _malformed(self, msg: mqtt.ReceiveMessage, err: ProtocolError) -> None:
         _LOGGER.warning("Camera %s: ignoring malformed message on %s: %s", self.name, msg.topic, err)
 
-    @callback
-    def _on_availability(self, msg: mqtt.ReceiveMessage) -> None:
+    def _parse(self, spec: TopicField, msg: mqtt.ReceiveMessage) -> Any:
+        """The message's value for ``spec.field``; KEEP if there is nothing to change."""
+        if not msg.payload and spec.empty is not PARSE:
+            return spec.empty
         try:
-            self.state.availability = _parse_availability(_raw(msg)) if msg.payload else None
+            return spec.parse(_raw(msg))
         except ProtocolError as err:
             self._malformed(msg, err)
-            return
-        self._notify()
+            return KEEP
 
     @callback
-    def _on_status(self, msg: mqtt.ReceiveMessage) -> None:
-        try:
-            status = parse_status(_raw(msg)) if msg.payload else None
-        except ProtocolError as err:
-            self._malformed(msg, err)
-            return
-        self.state.status = status
+    def _on_field(self, spec: TopicField, msg: mqtt.ReceiveMessage) -> None:
+        if (value := self._parse(spec, msg)) is not KEEP:
+            self._async_set(**{spec.field: value})
+
+    @callback
+    def _on_region(self, roi_id: str, msg: mqtt.ReceiveMessage) -> None:
+        if roi_id not in self._region_topics:
+            return  # removed while this message was on its way
+        if (value := self._parse(ROI_FIELD, msg)) is not KEEP:
+            self._async_set(rois={**self.data.rois, roi_id: value})
+
+    @callback
+    def _status_changed(self, status: Mapping[str, Any] | None) -> None:
         if status is not None:
             self._update_sw_version(status["version"])
         if (error := self.error) is not None:
-            issues.async_raise_agent_error(self.hass, self.entry.entry_id, self.name, error)
+            issues.async_raise_agent_error(self.hass, self.config_entry.entry_id, self.name, error)
         else:
-            issues.async_clear(self.hass, issues.ISSUE_AGENT_ERROR, self.entry.entry_id)
+            issues.async_clear(self.hass, issues.ISSUE_AGENT_ERROR, self.config_entry.entry_id)
         self._check_applied()
-        self._notify()
-
-    @callback
-    def _on_announce(self, msg: mqtt.ReceiveMessage) -> None:
-        if not msg.payload:
-            return  # the agent withdrew its announce; nothing to show for it
-        try:
-            announce = parse_announce(_raw(msg), expected_camera_id=self.camera_id)
-        except ProtocolError as err:
-            self._malformed(msg, err)
-            return
-        self.state.announce = announce
-        self._update_sw_version(announce["version"])
-        self._update_model(announce["host"])
-        self._notify()
-
-    @callback
-    def _on_armed(self, msg: mqtt.ReceiveMessage) -> None:
-        try:
-            self.state.armed = parse_armed(_raw(msg))
-        except ProtocolError as err:
-            self._malformed(msg, err)
-            return
-        self._notify()
-
-    @callback
-    def _on_detected(self, msg: mqtt.ReceiveMessage) -> None:
-        try:
-            self.state.detected = parse_on_off(_raw(msg)) if msg.payload else None
-        except ProtocolError as err:
-            self._malformed(msg, err)
-            return
-        self._notify()
-
-    @callback
-    def _on_roi(self, roi_id: str, msg: mqtt.ReceiveMessage) -> None:
-        try:
-            self.state.rois[roi_id] = parse_on_off(_raw(msg)) if msg.payload else None
-        except ProtocolError as err:
-            self._malformed(msg, err)
-            return
-        self._notify()
-
-    @callback
-    def _on_snapshot(self, msg: mqtt.ReceiveMessage) -> None:
-        if not msg.payload:
-            return  # a cleared snapshot: keep showing the last picture
-        payload = _raw(msg)
-        try:
-            check_picture(payload)
-        except ProtocolError as err:
-            self._malformed(msg, err)
-            return
-        self.state.snapshot = payload
-        self.state.snapshot_at = dt_util.utcnow()
-        self._notify()
 
     @callback
     def _on_connection(self, connected: bool) -> None:
         if connected:
             # Retained, but the broker may have lost it (restarted without persistence).
-            self.entry.async_create_task(self.hass, self.async_publish_config(), "roiwatch republish config")
-        self._notify()
+            self.config_entry.async_create_task(
+                self.hass, self.async_publish_config(), "roiwatch republish config"
+            )
+        self.async_update_listeners()
 
     @callback
     def _update_model(self, host: str) -> None:
         """The device page says where the camera is analysed, when not on the camera itself."""
-        model = f"{MODELS[self.kind]} ({host})" if host else MODELS[self.kind]
+        model = camera_model(self.kind, host)
         if model == self.device_info.get("model"):
             return
         self.device_info["model"] = model  # the entities share this DeviceInfo
         if self._device_id is not None:
-            dr.async_get(self.hass).async_update_device(self._device_id, model=model)
+            async_set_model(self.hass, self._device_id, model)
 
     @callback
     def _update_sw_version(self, version: str) -> None:
@@ -432,4 +467,4 @@ class RoiWatchCoordinator:
             return
         self._sw_version = version
         if self._device_id is not None:
-            dr.async_get(self.hass).async_update_device(self._device_id, sw_version=version)
+            async_set_sw_version(self.hass, self._device_id, version)

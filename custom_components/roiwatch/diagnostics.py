@@ -18,10 +18,11 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """The entry with its regions, the camera's last messages and the published config."""
     coordinator = entry.runtime_data
-    state = asdict(coordinator.state)
-    snapshot = state.pop("snapshot")
-    state["snapshot_bytes"] = None if snapshot is None else len(snapshot)
-    state["snapshot_at"] = None if state["snapshot_at"] is None else state["snapshot_at"].isoformat()
+    state = asdict(coordinator.data)
+    snapshot = coordinator.data.snapshot
+    del state["snapshot"]
+    state["snapshot_bytes"] = None if snapshot is None else len(snapshot.picture)
+    state["snapshot_at"] = None if snapshot is None else snapshot.at.isoformat()
     return async_redact_data(
         {
             "entry": entry.as_dict(),

@@ -8,32 +8,27 @@ import logging
 from typing import Any, TypedDict
 
 from homeassistant.components import mqtt
-from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 
 from .const import (
     CONF_CAMERA_ID,
-    CONF_DETECT,
     CONF_FPS,
     CONF_KIND,
-    CONF_OFF_DELAY,
-    CONF_POINTS,
-    CONF_SENSITIVITY,
     DOMAIN,
     STORAGE_VERSION,
-    SUBENTRY_ROI,
 )
 from .protocol import (
     DEFAULT_FPS,
-    ROI_ID_RE,
     ProtocolError,
     Topics,
     build_config,
     config_content,
     encode_config,
 )
+from .regions import roi_config, roi_subentries, usable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,23 +38,6 @@ class StoredRevision(TypedDict):
 
     revision: int
     content: dict[str, Any]
-
-
-def roi_subentries(entry: ConfigEntry) -> list[ConfigSubentry]:
-    """The camera's regions, in the order they were added."""
-    return [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_ROI]
-
-
-def roi_config(subentry: ConfigSubentry) -> dict[str, Any]:
-    """A region as the published config (and the region editor) describes it."""
-    return {
-        "id": subentry.subentry_id,
-        "name": subentry.title,
-        "detect": subentry.data[CONF_DETECT],
-        "points": subentry.data[CONF_POINTS],
-        "sensitivity": subentry.data[CONF_SENSITIVITY],
-        "off_delay": subentry.data[CONF_OFF_DELAY],
-    }
 
 
 def _store(hass: HomeAssistant, entry_id: str) -> Store[StoredRevision]:
@@ -103,7 +81,7 @@ class ConfigPublisher:
     def _rois(self) -> list[dict[str, Any]]:
         rois = []
         for subentry in roi_subentries(self._entry):
-            if not ROI_ID_RE.match(subentry.subentry_id):
+            if not usable(subentry):
                 _LOGGER.error(
                     "Region %s of camera %s has an id the protocol refuses (%s); not published",
                     subentry.title,

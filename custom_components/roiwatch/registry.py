@@ -24,7 +24,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from .const import CONF_CAMERA_ID, DOMAIN
-from .publisher import roi_subentries
+from .regions import roi_key, roi_subentries
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,11 +32,6 @@ _LOGGER = logging.getLogger(__name__)
 def unique_id(camera_id: str, key: str) -> str:
     """The unique id of the camera's entity named ``key``."""
     return f"{camera_id}_{key}"
-
-
-def roi_key(roi_id: str) -> str:
-    """The key of a region's binary sensor."""
-    return f"roi_{roi_id}"
 
 
 @callback
@@ -68,7 +63,8 @@ def async_adopt_registry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     if hasattr(device, "config_subentry_id"):
         # Home Assistant 2026.8 and newer: a device belongs to one subentry (or none).
         if device.config_subentry_id is not None:
-            devices.async_update_device(device.id, new_config_subentry_id=None)
+            # Typed against the oldest release, which lacks the argument.
+            devices.async_update_device(device.id, new_config_subentry_id=None)  # type: ignore[call-arg,unused-ignore]
         return
     # Older releases: a device may belong to several subentries of the entry at once.
     subentries = device.config_entries_subentries.get(entry.entry_id, set())

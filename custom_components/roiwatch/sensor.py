@@ -16,6 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .const import KEY_DETECTION_STATE, KEY_FPS, KEY_RESTARTS, KEY_RUNNING_REVISION
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 from .entity import RoiWatchEntity
 from .protocol import STATES
@@ -25,7 +26,7 @@ PARALLEL_UPDATES = 0
 
 def _status_value(key: str) -> Callable[[RoiWatchCoordinator], StateType]:
     def value(coordinator: RoiWatchCoordinator) -> StateType:
-        status = coordinator.state.status
+        status = coordinator.data.status
         return None if status is None else status[key]
 
     return value
@@ -41,8 +42,8 @@ class RoiWatchSensorDescription(SensorEntityDescription):
 
 SENSORS: tuple[RoiWatchSensorDescription, ...] = (
     RoiWatchSensorDescription(
-        key="detection_state",
-        translation_key="detection_state",
+        key=KEY_DETECTION_STATE,
+        translation_key=KEY_DETECTION_STATE,
         device_class=SensorDeviceClass.ENUM,
         options=list(STATES),
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -51,8 +52,8 @@ SENSORS: tuple[RoiWatchSensorDescription, ...] = (
         available_fn=lambda c: c.mqtt_connected,
     ),
     RoiWatchSensorDescription(
-        key="fps",
-        translation_key="fps",
+        key=KEY_FPS,
+        translation_key=KEY_FPS,
         native_unit_of_measurement="fps",
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
@@ -60,15 +61,15 @@ SENSORS: tuple[RoiWatchSensorDescription, ...] = (
         value_fn=_status_value("fps"),
     ),
     RoiWatchSensorDescription(
-        key="restarts",
-        translation_key="restarts",
+        key=KEY_RESTARTS,
+        translation_key=KEY_RESTARTS,
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_status_value("restarts"),
     ),
     RoiWatchSensorDescription(
-        key="running_revision",
-        translation_key="running_revision",
+        key=KEY_RUNNING_REVISION,
+        translation_key=KEY_RUNNING_REVISION,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=lambda c: c.running_revision,

@@ -8,6 +8,7 @@ from homeassistant.components.switch import SwitchEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import KEY_DETECTION
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 from .entity import RoiWatchEntity
 
@@ -30,12 +31,12 @@ class DetectionSwitch(RoiWatchEntity, SwitchEntity):
 
     def __init__(self, coordinator: RoiWatchCoordinator) -> None:
         """Initialise."""
-        super().__init__(coordinator, "detection")
+        super().__init__(coordinator, KEY_DETECTION)
 
     @property
     def is_on(self) -> bool:
         """Whether detection is switched on."""
-        return self.coordinator.state.armed
+        return self.coordinator.data.armed
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Switch detection on."""

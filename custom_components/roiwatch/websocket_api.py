@@ -43,7 +43,6 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.translation import async_get_translations
 
-from .config_flow import check_region, region_limit_reached
 from .const import (
     CONF_CAMERA_ID,
     CONF_DETECT,
@@ -52,20 +51,16 @@ from .const import (
     CONF_POINTS,
     CONF_SENSITIVITY,
     DOMAIN,
+    KEY_CONFIG_APPLIED,
+    KEY_DETECTION_STATE,
+    KEY_PREVIEW,
+    KEY_RUNNING_REVISION,
     SUBENTRY_ROI,
 )
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
-from .protocol import (
-    DETECT_KINDS,
-    MAX_NAME_LEN,
-    MAX_POINTS,
-    MAX_ROIS,
-    MIN_POINTS,
-    OFF_DELAY_RANGE,
-    SENSITIVITY_RANGE,
-)
-from .publisher import roi_config, roi_subentries
-from .registry import roi_key, unique_id
+from .protocol import MAX_POINTS
+from .regions import LIMITS, check_region, region_limit_reached, roi_config, roi_key, roi_subentries
+from .registry import unique_id
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,20 +69,10 @@ PUBLISH_TIMEOUT: Final = 30.0
 
 # The camera's entities the panel links to: (platform, key of registry.unique_id).
 ENTITIES: Final = {
-    "camera": (Platform.CAMERA, "preview"),
-    "applied": (Platform.BINARY_SENSOR, "config_applied"),
-    "running_revision": (Platform.SENSOR, "running_revision"),
-    "state": (Platform.SENSOR, "detection_state"),
-}
-
-LIMITS: Final = {
-    "max_regions": MAX_ROIS,
-    "min_points": MIN_POINTS,
-    "max_points": MAX_POINTS,
-    "name_max": MAX_NAME_LEN,
-    "sensitivity": list(SENSITIVITY_RANGE),
-    "off_delay": list(OFF_DELAY_RANGE),
-    "detect": list(DETECT_KINDS),
+    "camera": (Platform.CAMERA, KEY_PREVIEW),
+    "applied": (Platform.BINARY_SENSOR, KEY_CONFIG_APPLIED),
+    "running_revision": (Platform.SENSOR, KEY_RUNNING_REVISION),
+    "state": (Platform.SENSOR, KEY_DETECTION_STATE),
 }
 
 
@@ -101,7 +86,7 @@ def _number(value: Any) -> float:
 # The shape of a message; what its values mean is checked by the region rules (field errors).
 # Points: at most MAX_POINTS + 1 pairs get through, so "too many" is a rule, not a huge list.
 POINT: Final = vol.All(vol.ExactSequence([_number, _number]), list)
-REGION_FIELDS: Final = {
+REGION_FIELDS: Final[dict[str | vol.Marker, Any]] = {
     vol.Required(CONF_NAME): str,
     vol.Required(CONF_DETECT): str,
     vol.Required(CONF_POINTS): vol.All([POINT], vol.Length(max=MAX_POINTS + 1)),
@@ -121,7 +106,9 @@ def async_register(hass: HomeAssistant) -> None:
 # ---------------------------------------------------------------------------- lookups
 
 
-def _camera(hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict) -> ConfigEntry | None:
+def _camera(
+    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+) -> ConfigEntry | None:
     """The camera entry named by the message; answers not_found (and logs) if there is none."""
     entry = hass.config_entries.async_get_entry(msg["entry_id"])
     if entry is None or entry.domain != DOMAIN:
@@ -132,7 +119,7 @@ def _camera(hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg
 
 
 def _region(
-    connection: websocket_api.ActiveConnection, msg: dict, entry: ConfigEntry
+    connection: websocket_api.ActiveConnection, msg: dict[str, Any], entry: ConfigEntry
 ) -> ConfigSubentry | None:
     """The region named by the message; answers not_found (and logs) if the camera lacks it."""
     subentry = entry.subentries.get(msg["region_id"])

@@ -96,7 +96,7 @@ def test_english_translation_is_strings() -> None:
     assert load(INTEGRATION / "translations" / "en.json") == load(INTEGRATION / "strings.json")
 
 
-def _flow_keys(cls: ast.ClassDef) -> dict[str, set[str]]:
+def _flow_keys(cls: ast.ClassDef | ast.FunctionDef) -> dict[str, set[str]]:
     """step ids, abort reasons and error keys a flow class can produce."""
     found: dict[str, set[str]] = {"step": set(), "abort": set(), "error": set()}
     for node in ast.walk(cls):
@@ -121,13 +121,18 @@ def test_flow_strings_exist() -> None:
     strings = load(INTEGRATION / "strings.json")
     tree = ast.parse((INTEGRATION / "config_flow.py").read_text())
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    # The region rules (regions.py) give the region flow's form errors too.
+    rules = ast.parse((INTEGRATION / "regions.py").read_text())
     points_errors = {
         e.value
-        for n in tree.body
-        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "POINTS_ERRORS"
+        for n in rules.body
+        if isinstance(n, ast.AnnAssign | ast.Assign)
+        and getattr(n.targets[0] if isinstance(n, ast.Assign) else n.target, "id", "") == "POINTS_ERRORS"
         for e in ast.walk(n.value)
-        if isinstance(e, ast.Constant)
+        if isinstance(e, ast.Constant) and isinstance(e.value, str)
     }
+    rule_errors = _flow_keys(next(n for n in rules.body if getattr(n, "name", "") == "check_region"))["error"]
+    assert {"name_required", "name_duplicate", "detect_invalid", "off_delay_range"} <= rule_errors
     sections = {
         "RoiWatchConfigFlow": strings["config"],
         "RoiWatchOptionsFlow": strings["options"],
@@ -136,7 +141,7 @@ def test_flow_strings_exist() -> None:
     for name, section in sections.items():
         keys = _flow_keys(classes[name])
         if name == "RoiSubentryFlow":
-            keys["error"] |= points_errors
+            keys["error"] |= points_errors | rule_errors
             keys["abort"].add("reconfigure_successful")
         if name == "RoiWatchConfigFlow":
             keys["abort"] |= {"already_configured", "reconfigure_successful"}

@@ -229,11 +229,12 @@ async def test_save_answers_after_its_publish(
     assert (await retained_config(broker))["revision"] == 2
 
 
-async def test_create_answers_after_the_reload(
+async def test_create_answers_after_its_publish(
     hass: HomeAssistant, client: MockHAClientWebSocket, loaded_entry: MockConfigEntry, broker: Mosquitto
 ) -> None:
-    """A new region reloads the camera; the answer comes once the reload published it."""
-    async with loaded_entry.setup_lock:  # a reload (or setup) already under way holds it
+    """A new region (no reload): the answer comes once its config went out, with its sensor."""
+    coordinator = loaded_entry.runtime_data
+    async with coordinator.publisher._lock:
         await client.send_json_auto_id(
             {"type": "roiwatch/region/save", "entry_id": loaded_entry.entry_id, **DRIVEWAY}
         )
@@ -242,6 +243,7 @@ async def test_create_answers_after_the_reload(
     assert response["result"]["revision"] == 2
     assert hass.states.get("binary_sensor.porch_driveway") is not None
     assert (await retained_config(broker))["revision"] == 2
+    assert loaded_entry.runtime_data is coordinator
 
 
 async def test_save_not_published_in_time(
@@ -250,14 +252,14 @@ async def test_save_not_published_in_time(
     loaded_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A camera that does not get its change out (its reload hangs): saved, revision null, logged."""
+    """A camera that does not get its change out (its publisher hangs): saved, revision null, logged."""
     with patch("custom_components.roiwatch.websocket_api.PUBLISH_TIMEOUT", 0.05):
-        async with loaded_entry.setup_lock:  # held until the answer came: only the timeout answers
+        async with loaded_entry.runtime_data.publisher._lock:  # held until the timeout answered
             response = await call(client, "region/save", entry_id=loaded_entry.entry_id, **DRIVEWAY)
     assert response["result"]["revision"] is None
     assert "Driveway" in [s.title for s in loaded_entry.subentries.values()]
     assert "the change to camera Porch was not published within 0.05 s" in caplog.text
-    await hass.async_block_till_done()  # the reload goes on once the lock is free
+    await hass.async_block_till_done()  # the publish goes on once the lock is free
     assert hass.states.get("binary_sensor.porch_driveway") is not None
 
 
