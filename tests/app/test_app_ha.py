@@ -141,7 +141,7 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
                 lambda e=entry: camera_device(hass, e.entry_id).model == "Smart camera (Home Assistant app)",
                 f"{cam}'s device to say where it is analysed",
             )
-            assert entry.runtime_data.state.announce["host"] == "Home Assistant app"
+            assert entry.runtime_data.data.announce["host"] == "Home Assistant app"
             await add_region(hass, entry.entry_id)
         for cam in entries:
             await wait_for(is_state(hass, f"binary_sensor.{cam}_walkway", "on"), f"a person on {cam}", 120)
@@ -149,7 +149,7 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
 
         # The stream's password: not in the app's log, the camera's status or the diagnostics.
         gate = entries["gate"]
-        status = gate.runtime_data.state.status
+        status = gate.runtime_data.data.status
         assert status is not None and status["state"] == "running"
         diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, gate)
         assert password not in json.dumps(status)
