@@ -123,18 +123,23 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
     user, password = CAMERA_LOGIN
     mqtt_entry = await setup_real_mqtt(hass, app_broker, ("homeassistant", PASSWORDS["homeassistant"]))
     stream_url = f"http://{user}:{password}@127.0.0.1:{ip_camera.server_address[1]}/stream.mjpg"
+    # A camera whose password is wrong: its error reaches HA, its password does not.
+    wrong = "wrong-pw-40c2"
+    refused_url = stream_url.replace(password, wrong)
     app.start(
         {
             "analyzer": False,
             "cameras": [
                 {"id": "gate", "source": stream_url},
                 {"id": "drive", "source": f"{ip_camera.url}/snapshot.jpg"},
+                {"id": "door", "source": refused_url},
             ],
             "log_level": "info",
         }
     )
     try:
-        entries = {cam: await _add_discovered(hass, cam, cam.title()) for cam in ("gate", "drive")}
+        entries = {cam: await _add_discovered(hass, cam, cam.title()) for cam in ("gate", "drive", "door")}
+        door = entries.pop("door")
         for cam, entry in entries.items():
             # Where it is analysed, on its device page.
             await wait_for(
@@ -147,14 +152,17 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
             await wait_for(is_state(hass, f"binary_sensor.{cam}_walkway", "on"), f"a person on {cam}", 120)
         assert "/stream.mjpg" in ip_camera.requests and "/snapshot.jpg" in ip_camera.requests
 
-        # The stream's password: not in the app's log, the camera's status or the diagnostics.
+        # The streams' passwords: not in the app's log, the cameras' status or the diagnostics.
         gate = entries["gate"]
         status = gate.runtime_data.data.status
         assert status is not None and status["state"] == "running"
-        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, gate)
-        assert password not in json.dumps(status)
-        assert password not in json.dumps(diagnostics)
-        assert password not in app.output
+        await wait_for(lambda: door.runtime_data.error, "the refused camera's error in HA", 60)
+        refused = door.runtime_data.data.status
+        for secret, entry, shown in ((password, gate, status), (wrong, door, refused)):
+            diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+            assert secret not in json.dumps(shown)
+            assert secret not in json.dumps(diagnostics)
+            assert secret not in app.output
         assert f"source http://{user}:***@127.0.0.1" in app.output
     finally:
         for entry in hass.config_entries.async_entries(DOMAIN):
