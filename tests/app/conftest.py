@@ -134,11 +134,11 @@ class App:
         self.log = data.parent / "app.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, options: dict[str, Any]) -> App:
+    def start(self, options: dict[str, Any], token: str = TOKEN) -> App:
         (self.data / "options.json").write_text(json.dumps(options))
         env = {
             **os.environ,
-            "SUPERVISOR_TOKEN": TOKEN,
+            "SUPERVISOR_TOKEN": token,
             "ROIWATCH_SUPERVISOR_URL": self.supervisor_url,
             "ROIWATCH_APP_ROOT": str(self.root),
         }

@@ -17,7 +17,18 @@ from pathlib import Path
 import pytest
 
 from roiwatch_agent import protocol
-from tests.agent.conftest import TOPICS, WALKWAY, Recorder, make_config, pid_alive, roi, video_path
+from tests.agent.conftest import (
+    TOPICS,
+    WALKWAY,
+    Recorder,
+    _cmdline,
+    descendants,
+    make_config,
+    pid_alive,
+    roi,
+    video_path,
+    wait_until,
+)
 from tests.mqtt_broker import Mosquitto
 
 from .conftest import PASSWORDS, App
@@ -51,6 +62,15 @@ def test_bad_option_is_one_clear_line_and_exit_2(app: App, options: dict, says: 
     assert "ERROR roiwatch-app: Invalid option: " in lines[0]
     assert says in lines[0]
     assert "hunter2" not in app.output
+
+
+def test_no_broker_from_the_supervisor_is_one_clear_line_and_exit_3(app: App, supervisor) -> None:
+    """The Supervisor refuses the token: the app says what is missing instead of retrying forever."""
+    assert app.start({"analyzer": True, "cameras": []}, token="not-the-apps-token").wait_exit() == 3
+    (line,) = app.output.strip().splitlines()
+    assert "ERROR roiwatch-app: no MQTT broker: the Supervisor answered HTTP 401" in line
+    assert "Mosquitto" in line
+    assert supervisor.requests == ["/services/mqtt"]
 
 
 @pytest.fixture
@@ -108,3 +128,13 @@ def test_dumb_camera_analysed_and_a_dead_agent_restarted(
     assert secret not in Path(f"/proc/{again}/cmdline").read_bytes().decode()
     assert "broker mqtt://addons:***@127.0.0.1" in app.output or "addons@127.0.0.1" in app.output
     assert protocol.parse_status(ha.wait_for(TOPICS.status(CAM)).payload)["error"] is None
+
+    # Stopped (as the Supervisor stops an app: SIGTERM), it leaves nothing running.
+    processes = [app.proc.pid, *descendants(app.proc.pid)]
+    assert len(processes) >= 4  # the app, the analyzer, its forkserver, the detection process
+    assert app.stop() == 0
+    # (the forkserver and resource tracker end on their own once the agent's pipes close)
+    assert wait_until(lambda: not [pid for pid in processes if pid_alive(pid)], 10), [
+        _cmdline(pid) for pid in processes if pid_alive(pid)
+    ]
+    assert "Stopped" in app.output.splitlines()[-1]
