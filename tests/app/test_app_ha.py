@@ -9,16 +9,19 @@ in turns the region ON. The camera's password shows nowhere a user or a bug repo
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+from homeassistant.components.camera import async_get_image
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from PIL import Image
 from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -151,6 +154,16 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
         for cam in entries:
             await wait_for(is_state(hass, f"binary_sensor.{cam}_walkway", "on"), f"a person on {cam}", 120)
         assert "/stream.mjpg" in ip_camera.requests and "/snapshot.jpg" in ip_camera.requests
+        # The live picture (the panel's and the camera entity's): a frame of the stream.
+        for cam in entries:
+            for _ in range(30):
+                picture = (await async_get_image(hass, f"camera.{cam}")).content
+                if hass.states.get(f"camera.{cam}").attributes["picture"] == "live":
+                    break
+            else:
+                pytest.fail(f"no live picture of {cam}")
+            with Image.open(io.BytesIO(picture)) as decoded:
+                assert (decoded.format, decoded.size) == ("JPEG", (384, 288))
 
         # The streams' passwords: not in the app's log, the cameras' status or the diagnostics.
         gate = entries["gate"]
