@@ -51,6 +51,10 @@ class CaptureSpec:
         return redact_source(self.source)
 
 
+class _Stop(Exception):
+    """SIGTERM: stop capturing."""
+
+
 def run(spec: CaptureSpec, handle: CaptureHandle, parent: int) -> None:
     """Process entry point."""
     die_with_parent()
@@ -64,12 +68,20 @@ def run(spec: CaptureSpec, handle: CaptureHandle, parent: int) -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg's chatter may name the URL
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the agent decides when we stop
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+    def on_term(*_: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            raise _Stop  # out of a blocking read at once; the feed's close() still runs
+
+    signal.signal(signal.SIGTERM, on_term)
     writer = FrameWriter(handle)
     beat = threading.Thread(target=_beat, args=(writer, stopping), name="heartbeat", daemon=True)
     beat.start()
     try:
         _capture(spec, writer, stopping)
+    except _Stop:
+        pass
     finally:
         stopping.set()
         beat.join(1.0)
@@ -81,10 +93,6 @@ def _beat(writer: FrameWriter, stopping: threading.Event) -> None:
     while not stopping.is_set():
         writer.beat()
         stopping.wait(BEAT_EVERY)
-
-
-class _Stop(Exception):
-    pass
 
 
 def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) -> None:
