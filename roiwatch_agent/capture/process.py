@@ -20,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import SourceError
 from .handover import CaptureHandle, FrameWriter, create_segment
 from .redact import redact_source
@@ -111,7 +113,7 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
             for ts, frame in feed.frames(pace):
                 if stopping.is_set():
                     raise _Stop
-                writer.write(ts, frame)
+                writer.write(ts, _fit(frame, writer.handle.slot_bytes))
                 frames += 1
                 if frames == 1:
                     _LOGGER.info("First frame from %s: %sx%s", spec.label, frame.shape[1], frame.shape[0])
@@ -136,6 +138,17 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
             delay = RETRY_FIRST
         stopping.wait(delay)
         delay = min(RETRY_MAX, delay * 2)
+
+
+def _fit(frame: np.ndarray, max_bytes: int) -> np.ndarray:
+    """The frame, scaled down (same aspect) if it is bigger than a slot holds."""
+    if frame.nbytes <= max_bytes:
+        return frame
+    import cv2
+
+    scale = (max_bytes / frame.nbytes) ** 0.5
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 def _is_file(source: str) -> bool:

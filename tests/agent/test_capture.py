@@ -356,3 +356,43 @@ def test_redact_source():
     assert redact_source("rtsp://cam.local/live") == "rtsp://cam.local/live"
     assert redact_source("/dev/video0") == "/dev/video0"
     assert redact_source("rpicam") == "rpicam"
+
+
+def test_handover_hands_the_newest_frame_once_and_reports_errors():
+    import numpy as np
+
+    from roiwatch_agent.capture.handover import FrameReader, FrameWriter, create_segment
+    from roiwatch_agent.capture.process import _fit
+
+    shm, handle = create_segment(f"roiwatch-test-{os.getpid()}")
+    errors: list[str | None] = []
+    writer = FrameWriter(handle)
+    reader = FrameReader(handle, 5.0, errors.append)
+    try:
+        assert reader.read() is None
+        for i in range(1, 5):  # more frames than slots
+            writer.write(float(i), np.full((48, 64, 3), i, np.uint8))
+        seq, ts, frame = reader.read()
+        assert (seq, ts, int(frame[0, 0, 0])) == (4, 4.0, 4)
+        writer.beat()
+        got: list[float] = []
+
+        def should_stop() -> bool:
+            if got == [4.0] and errors == []:
+                writer.set_error("camera gone")
+            if errors == ["camera gone"] and got == [4.0]:
+                writer.write(5.0, np.full((48, 64, 3), 5, np.uint8))
+            return len(got) == 2
+
+        for ts, _frame in reader.frames(should_stop):
+            got.append(ts)
+        assert got == [4.0, 5.0]  # each frame once, the newest
+        assert errors == ["camera gone", None]  # reported, and cleared by the next frame
+        # A 4K picture is scaled down to fit a slot, with its aspect.
+        big = _fit(np.zeros((2160, 3840, 3), np.uint8), handle.slot_bytes)
+        assert big.nbytes <= handle.slot_bytes and abs(big.shape[1] / big.shape[0] - 16 / 9) < 0.01
+    finally:
+        reader.close()
+        writer.close()
+        shm.close()
+        shm.unlink()
