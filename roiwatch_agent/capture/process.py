@@ -67,7 +67,10 @@ def run(spec: CaptureSpec, handle: CaptureHandle, parent: int) -> None:
         level=spec.log_level,
         format=f"%(asctime)s %(levelname)s [capture {spec.camera_id}] %(name)s: %(message)s",
     )
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg's chatter may name the URL
+    # OpenCV's and FFmpeg's own messages may name the URL, password included: quiet but at DEBUG.
+    debug = spec.log_level <= logging.DEBUG
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "INFO" if debug else "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "32" if debug else "-8")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the agent decides when we stop
     stopping = threading.Event()
 

@@ -341,12 +341,18 @@ def test_http_snapshot_url_is_polled_at_the_cameras_fps(recorder, start_agent, c
     _assert_no_password(recorder, agent)
 
 
-def test_unreachable_stream_is_a_clear_error_without_its_password(recorder, start_agent):
-    url = f"http://cam:{PASSWORD}@127.0.0.1:9/stream"  # the discard port: nothing listens
-    agent = _start(recorder, start_agent, url)
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        (f"http://cam:{PASSWORD}@127.0.0.1:9/stream", "cannot reach http://cam:***@127.0.0.1:9/stream: "),
+        (f"rtsp://cam:{PASSWORD}@127.0.0.1:9/live", "cannot open rtsp://cam:***@127.0.0.1:9/live"),
+    ],
+    ids=["http", "rtsp"],
+)
+def test_unreachable_stream_is_a_clear_error_without_its_password(recorder, start_agent, url, error):
+    agent = _start(recorder, start_agent, url)  # port 9 (discard): nothing listens
     status = recorder.wait_status(CAM, state="error", timeout=30)
-    assert status["error"].startswith(f"cannot reach {redact_source(url)}: "), status
-    assert redact_source(url) == "http://cam:***@127.0.0.1:9/stream"
+    assert status["error"].startswith(error), status
     _assert_no_password(recorder, agent)
 
 
