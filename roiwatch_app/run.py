@@ -204,7 +204,10 @@ def build_roles(options: Options, broker: Broker, agent: str, state_dir: Path) -
     for cam in options.cameras:
         argv = [agent, "smart", "--camera", cam.camera_id, "--source", cam.source, "--host-label", HOST_LABEL]
         roles.append(
-            Role(f"camera {cam.camera_id}", [*argv, *common, "--state-dir", str(state_dir / cam.camera_id)])
+            Role(
+                f"camera {cam.camera_id}",
+                [*argv, *common, "--state-dir", str(state_dir / "cameras" / cam.camera_id)],
+            )
         )
     return roles
 

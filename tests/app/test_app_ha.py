@@ -154,6 +154,9 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
         for cam in entries:
             await wait_for(is_state(hass, f"binary_sensor.{cam}_walkway", "on"), f"a person on {cam}", 120)
         assert "/stream.mjpg" in ip_camera.requests and "/snapshot.jpg" in ip_camera.requests
+        # Each camera's last good config is kept in the app's /data (it survives an app update).
+        for cam in entries:
+            assert [p for p in (app.data / "state/cameras" / cam).rglob("*") if p.is_file()], cam
         # The live picture (the panel's and the camera entity's): a frame of the stream.
         for cam in entries:
             for _ in range(30):
