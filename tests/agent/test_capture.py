@@ -402,3 +402,18 @@ def test_handover_hands_the_newest_frame_once_and_reports_errors():
         writer.close()
         shm.close()
         shm.unlink()
+
+
+def test_a_video_file_replays_on_across_revisions(recorder, start_agent, scene_video):
+    """The scene: 2 s empty, 6 s of people, 30 s empty (at double speed). A revision once the
+    people left must not replay them: the file goes on where it was, it is not reopened."""
+    agent = _start(recorder, start_agent, str(scene_video), "--speed", "2")
+    walk = TOPICS.roi(CAM, "walk")
+    on = recorder.wait_for(walk, lambda m: m.text == "ON", timeout=30)
+    recorder.wait_for(walk, lambda m: m.text == "OFF", after=on.at, timeout=30)
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, 2, [roi("walk", WALKWAY, off_delay=1)]))
+    recorder.wait_status(CAM, state="running", revision=2, after=t0, timeout=20)
+    time.sleep(3)  # a reopened file would show its people again after 1 s
+    assert [m.text for m in recorder.on_topic(walk, after=t0) if m.text == "ON"] == []
+    assert len(capture_pids(agent)) == 1
