@@ -417,3 +417,20 @@ def test_a_video_file_replays_on_across_revisions(recorder, start_agent, scene_v
     time.sleep(3)  # a reopened file would show its people again after 1 s
     assert [m.text for m in recorder.on_topic(walk, after=t0) if m.text == "ON"] == []
     assert len(capture_pids(agent)) == 1
+
+
+def test_a_killed_capture_process_is_restarted_without_restarting_detection(recorder, start_agent, rpicam):
+    agent = _start(recorder, start_agent, "rpicam", *SMALL)
+    recorder.wait_status(CAM, state="running", revision=1, timeout=30)
+    [detector] = agent.detector_pids()
+    [capture] = capture_pids(agent)
+    os.kill(capture, signal.SIGKILL)  # e.g. the OOM killer
+    assert wait_until(lambda: len(capture_pids(agent)) == 1 and capture_pids(agent) != [capture], timeout=10)
+    assert wait_until(lambda: len(rpicam.starts()) == 2, timeout=10)
+    # Detection goes on with the new capture's frames: the fps it reports every 5 s, counted
+    # from a window that starts after the restart (the second report from now), is the config's.
+    first = recorder.wait_for(TOPICS.status(CAM), after=time.monotonic(), timeout=15)
+    status = recorder.wait_status(CAM, state="running", after=first.at + 0.1, timeout=15)
+    assert status["fps"] and status["fps"] > 3.5, status
+    assert agent.detector_pids() == [detector]
+    assert wait_until(lambda: len(rpicam_pids()) == 1, timeout=5), "the old rpicam-vid is still there"
