@@ -25,7 +25,7 @@ import numpy as np
 from .errors import SourceError
 from .handover import CaptureHandle, FrameWriter, create_segment
 from .redact import redact_source
-from .rpicam import SOURCE_RPICAM, RpicamOptions, die_with_parent, set_process_name
+from .rpicam import RpicamOptions, die_with_parent, set_process_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _beat(writer: FrameWriter, stopping: threading.Event) -> None:
 
 
 def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) -> None:
-    from .feeds import Pace, open_feed  # OpenCV is imported here, in this process only
+    from .feeds import FileFeed, Pace, open_feed  # OpenCV is imported here, in this process only
 
     pace = Pace(lambda: writer.want_fps or DEFAULT_FPS)
     delay = RETRY_FIRST
@@ -129,7 +129,7 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
             _LOGGER.exception("Capture from %s failed", spec.label)
             writer.set_error(f"capture failed: {err}")
         else:
-            if not spec.loop and spec.source != SOURCE_RPICAM and frames and _is_file(spec.source):
+            if isinstance(feed, FileFeed) and frames:  # not looped: only a file ends
                 _LOGGER.info("Video file %s ended", spec.label)
                 writer.set_ended(True)
                 stopping.wait()
@@ -152,10 +152,6 @@ def _fit(frame: np.ndarray, max_bytes: int) -> np.ndarray:
     scale = (max_bytes / frame.nbytes) ** 0.5
     h, w = frame.shape[:2]
     return cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
-
-
-def _is_file(source: str) -> bool:
-    return os.path.isfile(source)
 
 
 class Capture:

@@ -246,9 +246,13 @@ def _detect(
             reporter.set_status(protocol.STATE_RUNNING, error=None)
 
     while not should_stop():
-        if pictures is None and spec.capture is None:
-            raise SourceError("no frame source: neither a capture process nor MQTT pictures")
-        source = pictures or FrameReader(spec.capture, fps, on_capture)  # type: ignore[arg-type]
+        source: FrameReader | MqttPictureSource
+        if pictures is not None:
+            source = pictures
+        elif spec.capture is not None:
+            source = FrameReader(spec.capture, fps, on_capture)  # the capture process's frames
+        else:
+            raise RuntimeError("no frame source: neither a capture process nor MQTT pictures")
         try:
             _run_source(source, pipeline, reporter, preview, should_stop)
         except SourceError as err:
