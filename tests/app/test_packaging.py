@@ -155,6 +155,12 @@ def test_dockerfile_from_base_debian_runs_the_install_script() -> None:
     # The steps the test root runs (scripts/setup-app-root) are the image's: one script.
     assert any(ln.startswith("RUN ") and "install.sh" in ln for ln in lines)
     assert not (APP / "build.yaml").exists()
+    # ... from this repository's source archive of the app's version (the Supervisor passes it).
+    url = yaml.safe_load((ROOT / "repository.yaml").read_text())["url"]
+    archive = f"{url}/archive/refs/tags/v${{BUILD_VERSION}}.tar.gz"
+    assert "ARG BUILD_VERSION" in lines
+    assert f"ARG ROIWATCH_SOURCE={archive}" in lines
+    assert f"SOURCE=${{ROIWATCH_SOURCE:-{archive}}}" in (APP / "install.sh").read_text()
 
 
 def test_icon_and_logo() -> None:
