@@ -76,6 +76,37 @@ async def test_manifest(hass: HomeAssistant) -> None:
     assert keys[2:] == sorted(keys[2:])
 
 
+def _used_components() -> set[str]:
+    """The Home Assistant integrations the integration's modules import."""
+    used = set()
+    for path in INTEGRATION.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "homeassistant.components":
+                    used |= {alias.name for alias in node.names}
+                elif node.module.startswith("homeassistant.components."):
+                    used.add(node.module.split(".")[2])
+    return used
+
+
+async def test_manifest_declares_what_needs_requirements(hass: HomeAssistant) -> None:
+    """An integration RoiWatch imports that has requirements is a dependency.
+
+    A plain Home Assistant Core installs an integration's requirements when it sets that
+    integration up; RoiWatch's platforms import e.g. camera (PyTurboJPEG, numpy) before Home
+    Assistant would set camera up for them. scripts/plain-core proves it on a real install.
+    """
+    manifest = load(INTEGRATION / "manifest.json")
+    used = _used_components()
+    assert {"camera", "image", "mqtt", "binary_sensor"} <= used  # the scan sees the platforms
+    with_requirements = {
+        domain for domain in used if (await loader.async_get_integration(hass, domain)).requirements
+    }
+    assert "camera" in with_requirements
+    assert with_requirements <= set(manifest["dependencies"])
+    assert {"camera", "image"} <= set(manifest["dependencies"])
+
+
 def _matches(subscription: str, topic: str) -> bool:
     """Whether an MQTT subscription filter matches a topic."""
     return bool(re.fullmatch(subscription.replace("+", "[^/]+").replace("#", ".*"), topic))

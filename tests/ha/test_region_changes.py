@@ -299,3 +299,26 @@ async def test_detection_restart(
         assert log.of(PATH) == [(STATE_ON, STATE_UNAVAILABLE), (STATE_UNAVAILABLE, STATE_ON)]
     finally:
         old.kill()
+
+
+async def test_region_deleted_right_after_it_was_added(
+    hass: HomeAssistant,
+    agent: Agent,
+    loaded_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its topic is unsubscribed while the subscribe may still be in flight: no error, nothing left."""
+    await people_on_path(hass, agent)
+    lawn_topic = f"{BASE}/roi/{LAWN_ID}"
+    hass.config_entries.async_add_subentry(loaded_entry, lawn())
+    await wait_for(lambda: subscribed(hass, lawn_topic), "the new region's subscription", 10)
+    hass.config_entries.async_remove_subentry(loaded_entry, LAWN_ID)
+    await hass.async_block_till_done()
+    await agent.send(f"roi/{LAWN_ID}", "ON")
+    await agent.sync()
+    assert not subscribed(hass, lawn_topic)
+    assert hass.states.get(LAWN) is None
+    assert entity_registry.async_get(LAWN) is None
+    assert is_state(hass, PATH, STATE_ON)()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
