@@ -39,8 +39,6 @@ async def async_setup_entry(
     @callback
     def follow_regions() -> None:
         regions = {s.subentry_id: s for s in roi_subentries(entry)}
-        if regions.keys() == added:
-            return
         async_remove_stale_regions(hass, entry)
         # Added to the entry, not to their region's subentry: the camera's one device lists
         # them all, and a device may belong to one subentry only (registry.py says why).
@@ -49,7 +47,7 @@ async def async_setup_entry(
         added.update(regions)
 
     follow_regions()
-    entry.async_on_unload(coordinator.async_add_listener(follow_regions))
+    entry.async_on_unload(coordinator.async_add_region_listener(follow_regions))
 
 
 class _DetectionBinarySensor(RoiWatchEntity, BinarySensorEntity):
@@ -101,11 +99,18 @@ class RoiBinarySensor(_DetectionBinarySensor):
         self._attr_name = subentry.title
         return True
 
+    async def async_added_to_hass(self) -> None:
+        """Follow the coordinator's state, and the region's subentry."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.async_add_region_listener(self._region_changed))
+
     @callback
-    def _handle_coordinator_update(self) -> None:
+    def _region_changed(self) -> None:
         if (subentry := self.coordinator.config_entry.subentries.get(self.roi_id)) is None:
             return  # the region is gone: its registry entry is being removed, and this entity with it
-        if self._follow(subentry) and self.registry_entry is not None:
+        if not self._follow(subentry):
+            return
+        if self.registry_entry is not None:
             # What a re-added entity would write; the entity id stays, so automations keep working.
             er.async_get(self.hass).async_update_entity(
                 self.entity_id,
@@ -113,7 +118,7 @@ class RoiBinarySensor(_DetectionBinarySensor):
                 original_device_class=self._attr_device_class,
                 translation_key=self._attr_translation_key,
             )
-        super()._handle_coordinator_update()
+        self.async_write_ha_state()
 
     @property
     def is_on(self) -> bool | None:

@@ -10,21 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from functools import partial
-from typing import Any, Final, TypeAlias
+from typing import Any, TypeAlias
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
-from homeassistant.util import dt as dt_util
 
 from . import issues
-from .const import APPLY_TIMEOUT, BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, DOMAIN
+from .applied import ApplyWatch
+from .const import BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, DOMAIN
 from .device import (
     async_register_camera_device,
     async_set_model,
@@ -41,15 +39,11 @@ from .protocol import (
     STATE_RUNNING,
     ProtocolError,
     Topics,
-    check_picture,
     on_off,
-    parse_announce,
-    parse_armed,
-    parse_on_off,
-    parse_status,
 )
 from .publisher import ConfigPublisher
 from .regions import roi_subentries, usable
+from .state import KEEP, PARSE, ROI_FIELD, CameraState, TopicField, raw, topic_fields
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,92 +57,6 @@ def camera_layout(entry: ConfigEntry) -> tuple[Any, ...]:
     Regions are not in it: their entities are added, renamed and removed in place.
     """
     return (entry.title, entry.data[CONF_KIND])
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The last detection picture and when it arrived."""
-
-    picture: bytes
-    at: datetime
-
-
-@dataclass(frozen=True)
-class CameraState:
-    """What HA knows of a camera: the last good value of each topic (None: unknown or cleared).
-
-    ``revision`` is the config revision HA last published (built) for the camera;
-    ``running_revision`` the one its detector reports running.
-    """
-
-    availability: str | None = None
-    status: Mapping[str, Any] | None = None
-    announce: Mapping[str, Any] | None = None
-    armed: bool = True
-    detected: bool | None = None
-    rois: Mapping[str, bool | None] = field(default_factory=dict)
-    snapshot: Snapshot | None = None
-    revision: int | None = None
-
-    @property
-    def running_revision(self) -> int | None:
-        """The config revision the agent reports running."""
-        return None if self.status is None else self.status["revision"]
-
-
-def _parse_availability(payload: bytes) -> str:
-    text = payload.decode(errors="replace").strip()
-    if text in (ONLINE, OFFLINE):
-        return text
-    raise ProtocolError("availability", f"expected {ONLINE} or {OFFLINE}, got {text[:32]!r}")
-
-
-def _parse_snapshot(payload: bytes) -> Snapshot:
-    check_picture(payload)
-    return Snapshot(payload, dt_util.utcnow())
-
-
-KEEP: Final = object()
-"""An empty (cleared) payload keeps the last value."""
-PARSE: Final = object()
-"""An empty payload goes to the parser like any other."""
-
-
-@dataclass(frozen=True)
-class TopicField:
-    """How one topic of a camera becomes one field of its :class:`CameraState`."""
-
-    topic: Callable[..., str]
-    """The topic, from Topics, the camera id (and the region id)."""
-    parse: Callable[[bytes], Any]
-    """Raises ProtocolError on a malformed payload (the last good value stays)."""
-    field: str
-    empty: Any = None
-    """The value an empty retained message (a cleared topic) gives, or KEEP, or PARSE."""
-    qos: int = 1
-
-
-def topic_fields(camera_id: str) -> tuple[TopicField, ...]:
-    """The camera's state topics (its regions' topics: :data:`ROI_FIELD`)."""
-    return (
-        TopicField(Topics.availability, _parse_availability, "availability"),
-        TopicField(Topics.status, parse_status, "status"),
-        # An announce withdrawn by the agent: nothing to show for it, keep the last one.
-        TopicField(Topics.announce, partial(parse_announce, expected_camera_id=camera_id), "announce", KEEP),
-        TopicField(Topics.armed, parse_armed, "armed", PARSE),
-        TopicField(Topics.detected, parse_on_off, "detected"),
-        # A cleared snapshot: keep showing the last picture.
-        TopicField(Topics.snapshot, _parse_snapshot, "snapshot", KEEP, qos=0),
-    )
-
-
-ROI_FIELD: Final = TopicField(Topics.roi, parse_on_off, "rois")
-
-
-def _raw(msg: mqtt.ReceiveMessage) -> bytes:
-    """The payload as bytes (subscriptions use no encoding; the protocol module decodes)."""
-    payload = msg.payload
-    return payload.encode() if isinstance(payload, str) else bytes(payload)
 
 
 class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
@@ -169,9 +77,9 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         self.device_info = camera_device_info(entry)
         self._region_topics: dict[str, CALLBACK_TYPE] = {}
         self._regions_lock = asyncio.Lock()
-        self._apply_timer: CALLBACK_TYPE | None = None
+        self.apply_watch = ApplyWatch(hass, entry.entry_id, entry.title, lambda: self.data)
         self._stopped = False
-        self._watched_revision: int | None = None
+        self._region_listeners: list[CALLBACK_TYPE] = []
         self._was_available: bool | None = None
         self._sw_version: str | None = None
         self._device_id: str | None = None
@@ -232,12 +140,21 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
                 )
             # A removed region's last state goes with it (the publish that follows notifies).
             self.data = replace(self.data, rois={k: v for k, v in self.data.rois.items() if k in wanted})
+        # Before the publish: once the new config is out, the regions' entities match it.
+        for region_listener in list(self._region_listeners):
+            region_listener()
+
+    @callback
+    def async_add_region_listener(self, region_listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``region_listener`` when regions were added, changed or removed; returns the remover."""
+        self._region_listeners.append(region_listener)
+        return lambda: self._region_listeners.remove(region_listener)
 
     @callback
     def _stop(self) -> None:
         """Unloading: no subscription or timer may outlive the entry (a late change may still run)."""
         self._stopped = True
-        self._cancel_apply_timer()
+        self.apply_watch.stop()
         while self._region_topics:
             self._region_topics.popitem()[1]()
 
@@ -315,7 +232,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
     @property
     def applied(self) -> bool:
         """The agent runs the latest published revision."""
-        return self.data.revision is not None and self.running_revision == self.data.revision
+        return self.data.applied
 
     @property
     def error(self) -> str | None:
@@ -350,7 +267,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         published = await self.publisher.async_publish()
         self._async_set(revision=self.publisher.revision)
         if published:
-            self._check_applied()
+            self.apply_watch.check()
 
     async def async_set_armed(self, armed: bool) -> None:
         """Switch detection on or off (retained, so the agent finds it after a restart)."""
@@ -367,43 +284,6 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         # The retained message comes back to us; meanwhile show what was asked.
         self._async_set(armed=armed)
 
-    @callback
-    def _check_applied(self) -> None:
-        revision = self.data.revision
-        if self._stopped:
-            return
-        if self.applied:
-            self._cancel_apply_timer()
-            issues.async_clear(self.hass, issues.ISSUE_NOT_APPLIED, self.config_entry.entry_id)
-        elif revision is not None and (self._apply_timer is None or revision != self._watched_revision):
-            # Each new revision gets its own full minute.
-            self._cancel_apply_timer()
-            self._watched_revision = revision
-            self._apply_timer = async_call_later(self.hass, APPLY_TIMEOUT, self._apply_timeout)
-
-    @callback
-    def _apply_timeout(self, _now: datetime) -> None:
-        self._apply_timer = None
-        revision = self.data.revision
-        if self.applied or revision is None:
-            return
-        _LOGGER.warning(
-            "Camera %s has not applied config revision %s within %s (running %s)",
-            self.name,
-            revision,
-            APPLY_TIMEOUT,
-            self.running_revision,
-        )
-        issues.async_raise_not_applied(
-            self.hass, self.config_entry.entry_id, self.name, revision, self.running_revision
-        )
-
-    @callback
-    def _cancel_apply_timer(self) -> None:
-        if self._apply_timer is not None:
-            self._apply_timer()
-            self._apply_timer = None
-
     # ------------------------------------------------------------------ incoming messages
 
     @callback
@@ -415,7 +295,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         if not msg.payload and spec.empty is not PARSE:
             return spec.empty
         try:
-            return spec.parse(_raw(msg))
+            return spec.parse(raw(msg))
         except ProtocolError as err:
             self._malformed(msg, err)
             return KEEP
@@ -440,7 +320,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
             issues.async_raise_agent_error(self.hass, self.config_entry.entry_id, self.name, error)
         else:
             issues.async_clear(self.hass, issues.ISSUE_AGENT_ERROR, self.config_entry.entry_id)
-        self._check_applied()
+        self.apply_watch.check()
 
     @callback
     def _on_connection(self, connected: bool) -> None:

@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from .protocol import PREVIEW_TIMEOUT, ProtocolError, check_picture
+from .state import raw
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ class LivePreview:
     @callback
     def on_preview(self, msg: mqtt.ReceiveMessage) -> None:
         """An answer: checked like every picture, then handed to whoever waits."""
-        payload = msg.payload
-        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        data = raw(msg)
         try:
             check_picture(data)
         except ProtocolError as err:

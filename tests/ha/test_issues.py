@@ -115,7 +115,7 @@ async def test_applied_just_before_timer(
     """The timer firing after the revision was applied does nothing."""
     coordinator = loaded_entry.runtime_data
     await agent.running(revision=1)
-    coordinator._apply_timeout(dt_util.utcnow())
+    coordinator.apply_watch.timeout(dt_util.utcnow())
     assert issue(issue_registry, "config_not_applied", loaded_entry) is None
 
 
