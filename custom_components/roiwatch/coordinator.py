@@ -23,7 +23,13 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from . import issues
 from .applied import ApplyWatch
 from .const import BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, DOMAIN
-from .device import async_register_camera_device, async_set_sw_version, camera_device_info
+from .device import (
+    async_register_camera_device,
+    async_set_model,
+    async_set_sw_version,
+    camera_device_info,
+    camera_model,
+)
 from .preview import LivePreview
 from .protocol import (
     OFFLINE,
@@ -161,6 +167,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
             self._status_changed(new.status)
         if new.announce is not old.announce and new.announce is not None:
             self._update_sw_version(new.announce["version"])
+            self._update_model(new.announce["host"])
         self.async_set_updated_data(new)
 
     @callback
@@ -323,6 +330,16 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
                 self.hass, self.async_publish_config(), "roiwatch republish config"
             )
         self.async_update_listeners()
+
+    @callback
+    def _update_model(self, host: str) -> None:
+        """The device page says where the camera is analysed, when not on the camera itself."""
+        model = camera_model(self.kind, host)
+        if model == self.device_info.get("model"):
+            return
+        self.device_info["model"] = model  # the entities share this DeviceInfo
+        if self._device_id is not None:
+            async_set_model(self.hass, self._device_id, model)
 
     @callback
     def _update_sw_version(self, version: str) -> None:

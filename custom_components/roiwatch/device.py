@@ -21,11 +21,22 @@ def camera_device_info(entry: ConfigEntry) -> dr.DeviceInfo:
     )
 
 
+def camera_model(kind: str, host: str = "") -> str:
+    """The device's model, naming where the camera is analysed if the announce says (its host)."""
+    return f"{MODELS[kind]} ({host})" if host else MODELS[kind]
+
+
 @callback
 def async_register_camera_device(hass: HomeAssistant, entry: ConfigEntry) -> str:
     """Create (or update) the camera's device; returns its id."""
     devices = dr.async_get(hass)
     return devices.async_get_or_create(config_entry_id=entry.entry_id, **camera_device_info(entry)).id
+
+
+@callback
+def async_set_model(hass: HomeAssistant, device_id: str, model: str) -> None:
+    """Where the camera is analysed, as its announce says."""
+    dr.async_get(hass).async_update_device(device_id, model=model)
 
 
 @callback

@@ -26,6 +26,7 @@ BASE_TOPIC_RE = re.compile(r"^[^#+\x00]{1,128}$")
 MAX_ROIS = 16
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_NAME_LEN = 64
+MAX_HOST_LEN = 64  # the announce's "host"
 MIN_POINTS = 3
 MAX_POINTS = 32
 OFF_DELAY_RANGE = (0, 3600)
@@ -511,13 +512,21 @@ ANNOUNCE_SCHEMA = vol.Schema(
         vol.Required("camera_id"): _as_voluptuous(validate_camera_id),
         vol.Required("kind"): vol.In(KINDS),
         vol.Optional("version", default=""): vol.All(str, vol.Length(max=64)),
+        # Where the camera is analysed, for people: "Home Assistant app" for a stream camera
+        # the app runs; empty (left out) for an agent on the camera itself.
+        vol.Optional("host", default=""): vol.All(str, vol.Length(max=MAX_HOST_LEN)),
     },
     extra=vol.REMOVE_EXTRA,
 )
 
 
-def build_announce(camera_id: str, kind: str, version: str) -> bytes:
-    data = _checked(ANNOUNCE_SCHEMA, {"camera_id": camera_id, "kind": kind, "version": version}, "announce")
+def build_announce(camera_id: str, kind: str, version: str, host: str = "") -> bytes:
+    data = {"camera_id": camera_id, "kind": kind, "version": version}
+    if host:
+        data["host"] = host
+    data = _checked(ANNOUNCE_SCHEMA, data, "announce")
+    if not host:
+        del data["host"]  # the same payload as before the field existed
     return json.dumps(data, separators=(",", ":")).encode()
 
 

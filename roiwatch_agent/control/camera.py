@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import protocol
 from ..broker import BrokerSettings
+from ..capture.handover import CaptureHandle
 from ..detection.process import DetectorSpec
 from .config_store import ConfigStore
 from .supervisor import Supervisor
@@ -34,6 +35,7 @@ class DetectionSettings:
     model_path: str | None
     version: str
     log_level: int
+    capture: CaptureHandle | None = None  # smart: the capture process started once per agent run
 
 
 class CameraController:
@@ -132,6 +134,7 @@ class CameraController:
                     model_path=self.settings.model_path,
                     version=self.settings.version,
                     log_level=self.settings.log_level,
+                    capture=self.settings.capture,
                 )
             )
         else:

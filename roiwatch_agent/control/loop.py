@@ -137,8 +137,11 @@ class ControlLoop:
 class SmartLoop(ControlLoop):
     """A camera that detects by itself."""
 
-    def __init__(self, camera_id: str, settings: DetectionSettings, store: ConfigStore) -> None:
+    def __init__(
+        self, camera_id: str, settings: DetectionSettings, store: ConfigStore, host_label: str = ""
+    ) -> None:
         self.camera_id = camera_id
+        self.host_label = host_label
         super().__init__(settings, store)
         self.controller(camera_id)
 
@@ -155,7 +158,7 @@ class SmartLoop(ControlLoop):
         cam = self.camera_id
         self.publish(
             self.topics.announce(cam),
-            protocol.build_announce(cam, protocol.KIND_SMART, self.settings.version),
+            protocol.build_announce(cam, protocol.KIND_SMART, self.settings.version, self.host_label),
             1,
             True,
         )

@@ -21,7 +21,8 @@ import paho.mqtt.client as mqtt
 
 from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, make_client
-from ..capture.sources import MqttPictureSource, SourceError, VideoSource
+from ..capture.handover import CaptureHandle, FrameReader
+from ..capture.sources import MqttPictureSource, SourceError
 from .pipeline import Pipeline
 from .preview import PreviewResponder
 
@@ -46,6 +47,7 @@ class DetectorSpec:
     model_path: str | None = None
     version: str = ""
     log_level: int = logging.INFO
+    capture: CaptureHandle | None = None  # the agent's capture process (smart); frames via shared memory
 
     @property
     def camera_id(self) -> str:
@@ -232,8 +234,25 @@ def _detect(
         person = load_person_detector(spec.model_path)
     pipeline = Pipeline(spec.config, person)
     fps = float(spec.config["fps"])
+
+    def on_capture(error: str | None) -> None:
+        """The capture process reported a problem (camera, stream), or frames came back."""
+        if error is not None:
+            preview.forget()
+            _LOGGER.error("Capture: %s", error)
+            reporter.set_status(protocol.STATE_ERROR, error=error)
+        else:
+            _LOGGER.info("Capture: frames are back")
+            reporter.set_status(protocol.STATE_RUNNING, error=None)
+
     while not should_stop():
-        source = pictures or VideoSource(spec.source or "", fps, spec.loop, spec.speed)
+        source: FrameReader | MqttPictureSource
+        if pictures is not None:
+            source = pictures
+        elif spec.capture is not None:
+            source = FrameReader(spec.capture, fps, on_capture)  # the capture process's frames
+        else:
+            raise RuntimeError("no frame source: neither a capture process nor MQTT pictures")
         try:
             _run_source(source, pipeline, reporter, preview, should_stop)
         except SourceError as err:
@@ -244,7 +263,7 @@ def _detect(
             while time.monotonic() < deadline and not should_stop():
                 time.sleep(0.1)
             continue
-        if isinstance(source, VideoSource) and source.ended:
+        if isinstance(source, FrameReader) and source.ended:
             preview.forget()
             reporter.set_status(protocol.STATE_STOPPED, error="video source ended")
             while not should_stop():
@@ -252,7 +271,7 @@ def _detect(
 
 
 def _run_source(
-    source: VideoSource | MqttPictureSource,
+    source: FrameReader | MqttPictureSource,
     pipeline: Pipeline,
     reporter: _Reporter,
     preview: PreviewResponder,

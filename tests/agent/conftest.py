@@ -72,12 +72,14 @@ class Message:
 class Recorder:
     """A real MQTT client that records everything under roiwatch/ and can publish."""
 
-    def __init__(self, broker: Mosquitto) -> None:
+    def __init__(self, broker: Mosquitto, credentials: tuple[str, str] | None = None) -> None:
         self.messages: list[Message] = []
         self.cond = threading.Condition()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe("roiwatch/#", qos=1)
+        if credentials:
+            self.client.username_pw_set(*credentials)
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.connect("127.0.0.1", broker.port)

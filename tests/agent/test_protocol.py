@@ -745,9 +745,33 @@ def test_announce_round_trip() -> None:
         "camera_id": "porch",
         "kind": "dumb",
         "version": "esp32cam-0.3",
+        "host": "",
     }
     # a minimal firmware may leave out the version
     assert p.parse_announce(b'{"camera_id": "porch", "kind": "smart"}')["version"] == ""
+
+
+def test_announce_host_says_where_the_camera_is_analysed() -> None:
+    wire = p.build_announce("gate", "smart", "0.1.0", host="Home Assistant app")
+    assert json.loads(wire) == {
+        "camera_id": "gate",
+        "kind": "smart",
+        "version": "0.1.0",
+        "host": "Home Assistant app",
+    }
+    assert p.parse_announce(wire, "gate")["host"] == "Home Assistant app"
+    # an agent on the camera itself leaves it out: its announce is what it was before the field
+    assert "host" not in json.loads(p.build_announce("gate", "smart", "0.1.0"))
+    refused(
+        "announce_invalid", p.parse_announce, json.dumps({"camera_id": "gate", "kind": "smart", "host": 7})
+    )
+    refused(
+        "announce_invalid",
+        p.parse_announce,
+        json.dumps({"camera_id": "gate", "kind": "smart", "host": "x" * (p.MAX_HOST_LEN + 1)}),
+    )
+    with pytest.raises(p.ProtocolError):
+        p.build_announce("gate", "smart", "0.1.0", host="x" * (p.MAX_HOST_LEN + 1))
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,22 @@ from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from homeassistant.components import mqtt
-from homeassistant.const import CONF_PORT
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_NAME, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.roiwatch.const import (
+    CONF_DETECT,
+    CONF_OFF_DELAY,
+    CONF_POINTS,
+    CONF_SENSITIVITY,
+    SUBENTRY_ROI,
+)
 from custom_components.roiwatch.protocol import parse_config
 from tests.mqtt_broker import Mosquitto
 
@@ -68,11 +77,32 @@ def is_state(hass: HomeAssistant, entity_id: str, value: str) -> Callable[[], bo
     return check
 
 
-async def setup_real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
-    """The MQTT integration with its real paho client (no harness mocks)."""
+async def add_region(
+    hass: HomeAssistant, entry_id: str, points: str = "0,30 100,30 100,100 0,100", **fields: Any
+) -> None:
+    """ "Add region" as the UI does it (a person region named Walkway by default)."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry_id, SUBENTRY_ROI), context={"source": SOURCE_USER}
+    )
+    user_input = {
+        CONF_NAME: "Walkway",
+        CONF_DETECT: "person",
+        CONF_POINTS: points,
+        CONF_SENSITIVITY: 50,
+        CONF_OFF_DELAY: 3,
+    }
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], user_input | fields)
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+
+
+async def setup_real_mqtt(
+    hass: HomeAssistant, broker: Mosquitto, credentials: tuple[str, str] | None = None
+) -> MockConfigEntry:
+    """The MQTT integration with its real paho client (no harness mocks), logged in if asked."""
+    login = {CONF_USERNAME: credentials[0], CONF_PASSWORD: credentials[1]} if credentials else {}
     entry = MockConfigEntry(
         domain=mqtt.DOMAIN,
-        data={mqtt.CONF_BROKER: "127.0.0.1", CONF_PORT: broker.port},
+        data={mqtt.CONF_BROKER: "127.0.0.1", CONF_PORT: broker.port, **login},
         # No birth message: HA's own task for it fails unhandled when a test stops the broker
         # right after connecting; RoiWatch does not use it.
         options={"birth_message": {}},

@@ -296,6 +296,18 @@ async def test_version_from_announce_and_status(
     assert device.sw_version == "0.2.0"
 
 
+async def test_device_says_where_a_stream_camera_is_analysed(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, agent: Agent
+) -> None:
+    """A stream camera that the app analyses announces its host: the device's model names it."""
+    assert camera_device(hass, loaded_entry.entry_id).model == "Smart camera"
+    announce = {"camera_id": CAMERA_ID, "kind": "smart", "version": "0.1.0", "host": "Home Assistant app"}
+    await agent.send("announce", announce)
+    assert camera_device(hass, loaded_entry.entry_id).model == "Smart camera (Home Assistant app)"
+    await agent.send("announce", {"camera_id": CAMERA_ID, "kind": "smart", "version": "0.1.0"})
+    assert camera_device(hass, loaded_entry.entry_id).model == "Smart camera"
+
+
 @pytest.mark.parametrize(
     ("leaf", "payload"),
     [
