@@ -13,6 +13,8 @@ from pathlib import Path
 
 from . import __version__, protocol
 from .broker import PASSWORD_ENV, parse_broker_url
+from .capture.redact import redact_source
+from .capture.rpicam import SOURCE_RPICAM, RpicamOptions
 from .dumb.camera import STDIN
 
 _LOGGER = logging.getLogger("roiwatch_agent")
@@ -61,6 +63,45 @@ def _fps(value: str) -> float:
     return fps
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return number
+
+
+def _framerate(value: str) -> float:
+    rate = float(value)
+    if not 1.0 <= rate <= 120.0:
+        raise argparse.ArgumentTypeError("framerate must be within 1..120")
+    return rate
+
+
+SOURCE_ENV = "ROIWATCH_SOURCE"
+
+
+def _add_source(role: argparse.ArgumentParser, what: str) -> None:
+    """--source, also from $ROIWATCH_SOURCE: a URL with a password then stays off the command line."""
+    env = os.environ.get(SOURCE_ENV)
+    role.add_argument("--source", required=env is None, default=env, help=f"{what} (env {SOURCE_ENV})")
+
+
+def _add_rpicam(role: argparse.ArgumentParser, width: int | None) -> None:
+    if width is not None:
+        role.add_argument("--width", type=_positive, default=width, help="rpicam: picture width")
+    role.add_argument(
+        "--height", type=_positive, default=None, help="rpicam: picture height (default: 16:9 of the width)"
+    )
+    role.add_argument(
+        "--framerate", type=_framerate, default=15.0, help="rpicam: frames a second the camera makes"
+    )
+
+
+def rpicam_options(args: argparse.Namespace) -> RpicamOptions:
+    width = args.width or 1280
+    return RpicamOptions(width, args.height or (width * 9 // 16) // 2 * 2, args.framerate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -96,20 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     smart = roles.add_parser("smart", parents=[common, detect], help="capture and detect locally")
     smart.add_argument("--camera", required=True, type=_camera_id)
-    smart.add_argument("--source", required=True, help="device index, video file, or rtsp:// / http:// URL")
+    _add_source(
+        smart,
+        "rpicam (the camera module), a device index, a video file, an rtsp:// stream, "
+        "or an http(s):// MJPEG stream or snapshot URL",
+    )
+    _add_rpicam(smart, width=1280)
 
     dumb = roles.add_parser("dumb", parents=[common], help="capture and publish JPEG pictures only")
     dumb.add_argument("--camera", required=True, type=_camera_id)
-    dumb.add_argument(
-        "--source",
-        required=True,
-        help="device index, video file, stream URL, or - for an MJPEG stream on stdin (forwarded as is)",
+    _add_source(
+        dumb,
+        "rpicam (the camera module, its JPEGs forwarded as they are), a device index, a video file, "
+        "a stream URL, or - for an MJPEG stream on stdin (forwarded as is)",
     )
     dumb.add_argument("--fps", type=_fps, default=protocol.DEFAULT_FPS)
     dumb.add_argument(
         "--width", type=int, default=640, help="downscale pictures to this width (0: as captured)"
     )
     dumb.add_argument("--quality", type=int, default=80, choices=range(10, 101), metavar="10..100")
+    _add_rpicam(dumb, width=None)  # --width above: the camera module's width with rpicam
 
     analyzer = roles.add_parser("analyzer", parents=[common, detect], help="detect for dumb cameras")
     analyzer.add_argument(
@@ -134,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         _LOGGER.error("%s", err)
         return 2
 
-    if args.role != "dumb" or args.source != STDIN:  # all but MJPEG on stdin use OpenCV
+    if args.role != "dumb" or args.source not in (STDIN, SOURCE_RPICAM):  # these forward JPEGs as is
         reading = " reading a camera, file or stream" if args.role == "dumb" else ""
         if missing := missing_detection_deps(f"roiwatch-agent {args.role}{reading}"):
             _LOGGER.error("%s", missing)
@@ -148,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    _LOGGER.info("roiwatch-agent %s %s, broker %s", __version__, args.role, broker.redacted_url)
+    source = f", source {redact_source(args.source)}" if args.role != "analyzer" else ""
+    _LOGGER.info("roiwatch-agent %s %s, broker %s%s", __version__, args.role, broker.redacted_url, source)
 
     if args.role == "dumb":
         from .dumb.camera import DumbCamera
@@ -164,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             args.loop,
             args.speed,
             __version__,
+            rpicam_options(args),
         ).run(stop)
         return 0
 
@@ -173,6 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     from .control.supervisor import context
 
     context()  # start the forkserver before any MQTT thread exists
+    capture = None
+    if args.role == "smart":
+        from .capture.process import Capture, CaptureSpec
+
+        # Opened once for the whole run: config revisions and detection restarts keep it.
+        capture = Capture(
+            CaptureSpec(
+                args.camera,
+                args.source,
+                args.loop,
+                args.speed,
+                rpicam_options(args),
+                logging.getLevelName(args.log_level),
+            )
+        )
     settings = DetectionSettings(
         broker=broker,
         base_topic=args.base_topic,
@@ -182,12 +246,17 @@ def main(argv: list[str] | None = None) -> int:
         model_path=args.model,
         version=__version__,
         log_level=logging.getLevelName(args.log_level),
+        capture=capture.start() if capture else None,
     )
     store = ConfigStore(args.state_dir)
-    if args.role == "smart":
-        SmartLoop(args.camera, settings, store).run(stop)
-    else:
-        AnalyzerLoop(settings, store, args.camera, args.shard).run(stop)
+    try:
+        if args.role == "smart":
+            SmartLoop(args.camera, settings, store).run(stop)
+        else:
+            AnalyzerLoop(settings, store, args.camera, args.shard).run(stop)
+    finally:
+        if capture is not None:
+            capture.close()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Frame sources: a local camera / file / stream, or JPEG pictures arriving over MQTT."""
+"""JPEG pictures arriving over MQTT (the analyzer). Cameras, files and streams: feeds.py."""
 
 from __future__ import annotations
 
@@ -6,102 +6,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .. import protocol
+from .errors import SourceError
 
 _LOGGER = logging.getLogger(__name__)
 
+__all__ = ["Frame", "MqttPictureSource", "SourceError", "decode_picture"]
+
 Frame = tuple[float, np.ndarray]  # (timestamp in seconds, BGR image)
-
-
-class SourceError(RuntimeError):
-    """The source cannot be opened or read."""
-
-
-def open_capture(src: str) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(int(src)) if src.isdigit() else cv2.VideoCapture(src)
-    if not cap.isOpened():
-        raise SourceError(f"cannot open video source {src!r}")
-    return cap
-
-
-class VideoSource:
-    """Frames from cv2.VideoCapture at most ``fps`` per second.
-
-    A file is replayed at its own frame rate (times ``speed``), like a live camera; its
-    timestamps are video time, so off_delay means seconds of video. ``loop`` replays forever.
-    """
-
-    def __init__(self, src: str, fps: float, loop: bool = False, speed: float = 1.0) -> None:
-        self.src = src
-        self.fps = fps
-        self.loop = loop
-        self.speed = speed
-        self.is_file = Path(src).is_file()
-        self.ended = False
-
-    def frames(self, should_stop: Callable[[], bool]) -> Iterator[Frame]:
-        cap = open_capture(self.src)
-        try:
-            if self.is_file:
-                yield from self._file_frames(cap, should_stop)
-            else:
-                yield from self._live_frames(cap, should_stop)
-        finally:
-            cap.release()
-
-    def _file_frames(self, cap: cv2.VideoCapture, should_stop: Callable[[], bool]) -> Iterator[Frame]:
-        native = cap.get(cv2.CAP_PROP_FPS) or 25.0
-        if not 1.0 <= native <= 240.0:
-            native = 25.0
-        step = max(1, round(native / self.fps))  # decode every frame, analyse one in `step`
-        index = 0
-        offset = 0.0  # video time of the start of the current loop
-        wall0 = time.monotonic()
-        while not should_stop():
-            video_t = offset + index / native
-            delay = wall0 + video_t / self.speed - time.monotonic()
-            if delay > 0:
-                time.sleep(min(delay, 0.25))
-                continue
-            want = index % step == 0
-            if want:
-                ok, frame = cap.read()
-            else:
-                ok = cap.grab()  # skipped frames are decoded but never converted
-            if not ok:
-                if not self.loop:
-                    self.ended = True
-                    return
-                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                offset = video_t
-                index = 0
-                continue
-            index += 1
-            if want:
-                yield video_t, frame
-
-    def _live_frames(self, cap: cv2.VideoCapture, should_stop: Callable[[], bool]) -> Iterator[Frame]:
-        period = 1.0 / self.fps
-        last = float("-inf")
-        failures = 0
-        while not should_stop():
-            ok, frame = cap.read()  # read every frame so the driver buffer never lags
-            if not ok:
-                failures += 1
-                if failures > 50:
-                    raise SourceError(f"video source {self.src!r} stopped delivering frames")
-                time.sleep(0.1)
-                continue
-            failures = 0
-            now = time.monotonic()
-            if now - last >= period:
-                last = now
-                yield now, frame
 
 
 class MqttPictureSource:

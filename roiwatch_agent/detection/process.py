@@ -20,7 +20,8 @@ import paho.mqtt.client as mqtt
 
 from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, make_client
-from ..capture.sources import MqttPictureSource, SourceError, VideoSource
+from ..capture.handover import CaptureHandle, FrameReader
+from ..capture.sources import MqttPictureSource, SourceError
 from .pipeline import HeldState, Pipeline
 from .preview import PreviewResponder
 
@@ -55,6 +56,7 @@ class DetectionSettings:
     model_path: str | None
     version: str
     log_level: int
+    capture: CaptureHandle | None = None  # smart: the capture process started once per agent run
 
 
 @dataclass(frozen=True)
@@ -307,12 +309,28 @@ class DetectionProcess:
             person = load_person_detector(self.spec.settings.model_path)
         return Pipeline(self.spec.config, person, held=self.spec.held)
 
+    def _on_capture(self, error: str | None) -> None:
+        """The capture process reported a problem (camera, stream), or frames came back."""
+        if error is not None:
+            self.preview.forget()
+            _LOGGER.error("Capture: %s", error)
+            self.reporter.set_status(protocol.STATE_ERROR, error=error)
+        else:
+            _LOGGER.info("Capture: frames are back")
+            self.reporter.set_status(protocol.STATE_RUNNING, error=None)
+
+    def _source(self) -> FrameReader | MqttPictureSource:
+        """Where frames come from: the agent's capture process (smart), or MQTT pictures (analyzer)."""
+        if self.pictures is not None:
+            return self.pictures
+        if self.spec.settings.capture is None:
+            raise SourceError("no frame source: neither a capture process nor MQTT pictures")
+        return FrameReader(self.spec.settings.capture, float(self.spec.config["fps"]), self._on_capture)
+
     def _detect(self) -> None:
         self.pipeline = self._load_pipeline()
-        settings = self.spec.settings
-        fps = float(self.spec.config["fps"])
         while not self.should_stop():
-            source = self.pictures or VideoSource(settings.source or "", fps, settings.loop, settings.speed)
+            source = self._source()
             try:
                 self._run_source(source)
             except SourceError as err:
@@ -323,13 +341,13 @@ class DetectionProcess:
                 while time.monotonic() < deadline and not self.should_stop():
                     time.sleep(0.1)
                 continue
-            if isinstance(source, VideoSource) and source.ended:
+            if isinstance(source, FrameReader) and source.ended:
                 self.preview.forget()
                 self.reporter.set_status(protocol.STATE_STOPPED, error="video source ended")
                 while not self.should_stop():
                     time.sleep(0.2)
 
-    def _run_source(self, source: VideoSource | MqttPictureSource) -> None:
+    def _run_source(self, source: FrameReader | MqttPictureSource) -> None:
         """Analyse the frames of one source until it ends, fails or we stop."""
         for ts, frame in source.frames(self.should_stop):
             self._analyse(ts, frame, source.latest_jpeg if isinstance(source, MqttPictureSource) else None)

@@ -1,9 +1,10 @@
 """The dumb camera: capture, encode JPEG, publish on the frame topic. Nothing else.
 
 Kept small for a Pi Zero (512 MB): no detection code is imported, one frame is held at a time,
-and nothing is captured while the camera is disarmed. With ``--source -`` it forwards the JPEGs
-of an MJPEG stream on standard input (e.g. ``rpicam-vid --codec mjpeg -o -``) as they are: no
-decoding, no OpenCV, a fraction of the memory and CPU.
+and nothing is captured while the camera is disarmed. With ``--source rpicam`` it runs the
+camera module's ``rpicam-vid --codec mjpeg`` itself, and with ``--source -`` it reads an MJPEG
+stream on standard input; both forward the camera's JPEGs as they are: no decoding, no OpenCV,
+a fraction of the memory and CPU.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import paho.mqtt.client as mqtt
 
 from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, disconnect_gracefully, make_client
+from ..capture.errors import SourceError
+from ..capture.rpicam import SOURCE_RPICAM, RpicamOptions, RpicamProcess
 from .mjpeg import split_jpegs
 
 STDIN = "-"
+RETRY_FIRST = 0.5  # seconds before the camera is tried again; doubles up to RETRY_MAX
+RETRY_MAX = 10.0
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class DumbCamera:
         loop: bool,
         speed: float,
         version: str,
+        rpicam: RpicamOptions | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.broker = broker
@@ -50,6 +56,10 @@ class DumbCamera:
         self.loop = loop
         self.speed = speed
         self.version = version
+        self.rpicam = rpicam or RpicamOptions()
+        self._camera: RpicamProcess | None = None
+        self._camera_jpegs: Iterator[bytes] | None = None
+        self._retry = RETRY_FIRST
         self.armed = threading.Event()
         self.armed.set()
         self.changed = threading.Event()  # armed or fps changed: restart the capture
@@ -97,7 +107,9 @@ class DumbCamera:
     def run(self, stop: threading.Event) -> None:
         connect_async(self.client, self.broker)
         topic = self.topics.frame(self.camera_id)
-        produce = self._stdin_jpegs if self.source == STDIN else self._opencv_jpegs
+        produce = {STDIN: self._stdin_jpegs, SOURCE_RPICAM: self._rpicam_jpegs}.get(
+            self.source, self._opencv_jpegs
+        )
 
         def interrupted() -> bool:
             return stop.is_set() or self.changed.is_set()
@@ -106,6 +118,7 @@ class DumbCamera:
             while not stop.is_set():
                 self.changed.clear()
                 if not self.armed.is_set():
+                    self._close_camera()
                     stop.wait(0.2)  # disarmed: the camera is not even opened
                     continue
                 ended = False
@@ -120,6 +133,7 @@ class DumbCamera:
                     _LOGGER.info("Camera %s: video source ended", self.camera_id)
                     stop.wait()
         finally:
+            self._close_camera()
             self.client.publish(
                 self.topics.availability(self.camera_id), protocol.OFFLINE, qos=1, retain=True
             )
@@ -129,14 +143,16 @@ class DumbCamera:
         """Capture with OpenCV, downscale to --width, encode at --quality; None when the file ends."""
         import cv2  # only here: the stdin path never loads OpenCV
 
-        from ..capture.sources import SourceError, VideoSource
+        from ..capture.feeds import Pace, open_feed
 
         # One frame at a time needs no worker threads; OpenCV's idle workers spin and cost CPU.
         cv2.setNumThreads(1)
         params = [cv2.IMWRITE_JPEG_QUALITY, self.quality]
-        source = VideoSource(self.source, self.fps, self.loop, self.speed)
+        feed = open_feed(self.source, self.loop, self.speed, self.rpicam, 0.0)
         try:
-            for _ts, frame in source.frames(interrupted):
+            for _ts, frame in feed.frames(Pace(lambda: self.fps)):
+                if interrupted():
+                    return
                 h, w = frame.shape[:2]
                 if self.width and w > self.width:
                     # INTER_AREA is only worth its cost from a 2x reduction on.
@@ -146,13 +162,54 @@ class DumbCamera:
                 if ok:
                     yield jpeg.tobytes()
         except SourceError as err:
-            _LOGGER.error("Camera %s: %s; retrying in 5 s", self.camera_id, err)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not interrupted():
-                time.sleep(0.1)
+            self._failed(err, interrupted)
             return
-        if source.ended:
-            yield None
+        finally:
+            feed.close()
+        yield None  # only a file that was not looped ends
+
+    def _failed(self, err: SourceError, interrupted: Callable[[], bool]) -> None:
+        """Log the camera's problem and wait before the next try (0.5 s doubling to 10 s)."""
+        _LOGGER.error("Camera %s: %s; retrying in %.1f s", self.camera_id, err, self._retry)
+        deadline = time.monotonic() + self._retry
+        self._retry = min(RETRY_MAX, self._retry * 2)
+        while time.monotonic() < deadline and not interrupted():
+            time.sleep(0.1)
+
+    def _rpicam_jpegs(self, interrupted: Callable[[], bool]) -> Iterator[bytes | None]:
+        """The camera module's JPEGs as rpicam-vid makes them, at most --fps a second.
+
+        rpicam-vid keeps running across fps changes (only disarming stops it); if it exits
+        or stalls, it is started again with backoff.
+        """
+        period = 1.0 / self.fps
+        last = float("-inf")
+        while not interrupted():
+            if self._camera_jpegs is None:
+                try:
+                    self._camera = RpicamProcess(self.rpicam, protocol.MAX_PICTURE_BYTES)
+                except SourceError as err:
+                    self._failed(err, interrupted)
+                    continue
+                self._camera_jpegs = self._camera.jpegs()
+            try:
+                for jpeg in self._camera_jpegs:
+                    self._retry = RETRY_FIRST
+                    now = time.monotonic()
+                    if now - last >= period * 0.95:  # the others are dropped unread
+                        last = now
+                        yield jpeg
+                    if interrupted():
+                        return
+            except SourceError as err:
+                self._close_camera()
+                self._failed(err, interrupted)
+
+    def _close_camera(self) -> None:
+        if self._camera is not None:
+            self._camera.close()
+        self._camera = None
+        self._camera_jpegs = None
 
     def _stdin_jpegs(self, interrupted: Callable[[], bool]) -> Iterator[bytes | None]:
         """The newest JPEG of the MJPEG stream on stdin, at most --fps a second; None at EOF.

@@ -7,7 +7,7 @@ so it never loads OpenCV or numpy.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 SOI = b"\xff\xd8"
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # markers without a length field
@@ -51,11 +51,18 @@ def _end_of_jpeg(buf: bytes | bytearray, start: int) -> int | None:
     return None
 
 
-def split_jpegs(stream: BinaryIO, max_bytes: int, chunk: int = 65536) -> Iterator[bytes]:
+class Readable(Protocol):
+    """A pipe, file or HTTP response; its ``read1`` (what has come, no waiting) if it has one."""
+
+    def read(self, size: int, /) -> bytes | None: ...
+
+
+def split_jpegs(stream: Readable, max_bytes: int, chunk: int = 65536) -> Iterator[bytes]:
     """Yield each complete JPEG of the stream; junk between pictures and oversized ones are skipped."""
     buf = bytearray()
+    read = getattr(stream, "read1", stream.read)
     while True:
-        data = stream.read1(chunk) if hasattr(stream, "read1") else stream.read(chunk)
+        data = read(chunk)
         if not data:
             return
         buf += data

@@ -1,0 +1,305 @@
+"""Capture that outlives the detection process: the camera module (a fake rpicam-vid), HTTP
+MJPEG streams and snapshot URLs, with real agent processes, a real mosquitto and vtest.avi."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from roiwatch_agent.capture.redact import redact_source
+
+from .conftest import (
+    REPO,
+    TOPICS,
+    WALKWAY,
+    _cmdline,
+    children_of,
+    make_config,
+    pid_alive,
+    roi,
+    vtest_jpegs,
+    wait_until,
+)
+
+CAM = "porch"
+FAKE = REPO / "tests/agent/fake_rpicam.py"
+SMALL = ("--width", "640", "--height", "480", "--framerate", "10")
+PASSWORD = "s3cret-Pw"
+
+
+class FakeRpicam:
+    """The fake rpicam-vid first on PATH; its start log and its failure switch."""
+
+    def __init__(self, tmp_path: Path, video: Path, name: str = "rpicam-vid") -> None:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        exe = bin_dir / name
+        exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+        exe.chmod(0o755)
+        self.log = tmp_path / "rpicam-starts.log"
+        self.fail_file = tmp_path / "rpicam-fail"
+        self.env = {
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "FAKE_RPICAM_LOG": str(self.log),
+            "FAKE_RPICAM_FAIL": str(self.fail_file),
+            "FAKE_RPICAM_VIDEO": str(video),
+        }
+
+    def starts(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def fail(self, message: str | None) -> None:
+        if message is None:
+            self.fail_file.unlink(missing_ok=True)
+        else:
+            self.fail_file.write_text(message)
+
+
+def rpicam_pids() -> list[int]:
+    return [
+        int(p.name)
+        for p in Path("/proc").glob("[0-9]*")
+        if str(FAKE) in _cmdline(int(p.name)) and pid_alive(int(p.name))
+    ]
+
+
+def capture_pids(agent) -> list[int]:
+    def comm(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return ""
+
+    return [p for p in children_of(agent.proc.pid) if comm(p) == "roiwatch-cap"]
+
+
+@pytest.fixture
+def rpicam(tmp_path, vtest, monkeypatch) -> FakeRpicam:
+    fake = FakeRpicam(tmp_path, vtest)
+    for key, value in fake.env.items():
+        monkeypatch.setenv(key, value)  # the agents the test starts inherit it
+    return fake
+
+
+def _start(recorder, start_agent, source, *extra, rois=None, role="smart", revision=1):
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, revision, rois or [roi("walk", WALKWAY)]))
+    return start_agent(role, "--camera", CAM, "--source", source, *extra)
+
+
+def test_rpicam_detects_and_is_started_once_across_revisions(recorder, start_agent, rpicam):
+    agent = _start(recorder, start_agent, "rpicam", *SMALL)
+    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
+    [capture] = capture_pids(agent)
+    for rev in range(2, 7):  # five revisions, each a new detection process
+        t0 = time.monotonic()
+        recorder.publish(TOPICS.config(CAM), make_config(CAM, rev, [roi("walk", WALKWAY, off_delay=rev)]))
+        recorder.wait_status(CAM, state="running", revision=rev, after=t0, timeout=20)
+    starts = rpicam.starts()
+    assert len(starts) == 1, starts
+    assert "--codec mjpeg --width 640 --height 480 --framerate 10 -o -" in starts[0]
+    assert capture_pids(agent) == [capture]
+    assert len(rpicam_pids()) == 1
+    assert agent.stop() == 0
+    assert wait_until(lambda: rpicam_pids() == [], timeout=5), "rpicam-vid outlived the agent"
+    assert not list(Path("/dev/shm").glob(f"roiwatch-{CAM}-{agent.proc.pid}-*")), "segment left behind"
+
+
+def test_kill9_of_detection_keeps_the_camera_and_agent_kill_releases_it(recorder, start_agent, rpicam):
+    agent = _start(recorder, start_agent, "rpicam", *SMALL)
+    recorder.wait_status(CAM, state="running", revision=1, timeout=30)
+    [detector] = agent.detector_pids()
+    t0 = time.monotonic()
+    os.kill(detector, signal.SIGKILL)
+    # The new process reports "running" on the first frame it analysed.
+    running = recorder.wait_status(CAM, state="running", after=t0, timeout=10)
+    assert running["restarts"] == 1
+    first = recorder.wait_for(TOPICS.status(CAM), lambda m: b'"running"' in m.payload, after=t0)
+    assert first.at - t0 < 2.0, f"frames analysed again {first.at - t0:.2f} s after kill -9"
+    assert len(rpicam.starts()) == 1
+    assert len(rpicam_pids()) == 1
+    # The agent killed by SIGKILL (the OOM killer): its capture and the camera go with it.
+    children = capture_pids(agent)
+    agent.proc.kill()
+    assert wait_until(lambda: rpicam_pids() == [] and not any(pid_alive(p) for p in children), timeout=10)
+
+
+def test_rpicam_exit_is_reported_and_capture_comes_back(recorder, start_agent, rpicam):
+    agent = _start(recorder, start_agent, "rpicam", *SMALL)
+    recorder.wait_status(CAM, state="running", revision=1, timeout=30)
+    [detector] = agent.detector_pids()
+    t0 = time.monotonic()
+    rpicam.fail("ERROR: *** camera frontend has timed out! ***")
+    status = recorder.wait_status(CAM, state="error", after=t0, timeout=15)
+    assert "rpicam-vid exited with code 1: ERROR: *** camera frontend has timed out! ***" in status["error"]
+    t1 = time.monotonic()
+    rpicam.fail(None)
+    status = recorder.wait_status(CAM, state="running", error=None, after=t1, timeout=20)
+    assert agent.detector_pids() == [detector], "the detection process was restarted"
+    assert len(rpicam.starts()) >= 2
+    assert len(rpicam_pids()) == 1
+
+
+def test_missing_rpicam_is_a_clear_error(recorder, start_agent, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither rpicam-vid nor libcamera-vid
+    _start(recorder, start_agent, "rpicam", *SMALL)
+    status = recorder.wait_status(CAM, state="error", timeout=30)
+    assert status["error"] == "rpicam-vid or libcamera-vid not found: install rpicam-apps"
+
+
+def test_dumb_rpicam_forwards_the_cameras_jpegs(recorder, start_agent, tmp_path, vtest, monkeypatch):
+    fake = FakeRpicam(tmp_path, vtest, name="libcamera-vid")  # older releases' name
+    for key, value in fake.env.items():
+        monkeypatch.setenv(key, value)
+    recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY)], kind="dumb", fps=4))
+    agent = start_agent("dumb", "--camera", CAM, "--source", "rpicam", "--width", "320", "--framerate", "10")
+    frame = recorder.wait_for(TOPICS.frame(CAM), timeout=30)
+    t0 = frame.at
+    time.sleep(2.5)
+    pictures = recorder.on_topic(TOPICS.frame(CAM), after=t0)
+    assert 5 <= len(pictures) <= 12, len(pictures)  # 4 a second of the camera's 10
+    assert frame.payload[:2] == b"\xff\xd8" and frame.payload[-2:] == b"\xff\xd9"
+    import cv2
+    import numpy as np
+
+    picture = cv2.imdecode(np.frombuffer(frame.payload, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape[:2] == (180, 320)  # the camera's own size: forwarded, not re-encoded
+    assert "--codec mjpeg --width 320 --height 180 --framerate 10" in fake.starts()[0]
+    assert agent.stop() == 0
+    assert wait_until(lambda: rpicam_pids() == [], timeout=5)
+
+
+class CameraServer:
+    """An HTTP camera in the test: an MJPEG stream at /stream, one JPEG at /snapshot.
+
+    Needs basic authentication (cam / PASSWORD). ``stop()`` closes it, connections included;
+    ``start()`` opens it again on the same port.
+    """
+
+    def __init__(self, jpegs: list[bytes], fps: float = 10.0) -> None:
+        self.jpegs = jpegs
+        self.fps = fps
+        self.snapshots = 0
+        self.port = 0
+        self.server: ThreadingHTTPServer | None = None
+        self.live = threading.Event()
+
+    def start(self) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                import base64
+
+                want = "Basic " + base64.b64encode(f"cam:{PASSWORD}".encode()).decode()
+                if self.headers.get("Authorization") != want:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="cam"')
+                    self.end_headers()
+                    return
+                if self.path == "/snapshot":
+                    outer.snapshots += 1
+                    jpeg = outer.jpegs[outer.snapshots % len(outer.jpegs)]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.send_header("Content-Length", str(len(jpeg)))
+                    self.end_headers()
+                    self.wfile.write(jpeg)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                while outer.live.is_set():
+                    jpeg = outer.jpegs[i % len(outer.jpegs)]
+                    head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    try:
+                        self.wfile.write(head.encode() + jpeg + b"\r\n")
+                    except OSError:
+                        return
+                    i += 1
+                    time.sleep(1 / outer.fps)
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.live.set()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.live.clear()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def url(self, path: str) -> str:
+        return f"http://cam:{PASSWORD}@127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def camera_server(vtest):
+    server = CameraServer(vtest_jpegs(vtest, n=60, width=640))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _assert_no_password(recorder, agent):
+    assert PASSWORD not in agent.output
+    leaked = [m.topic for m in recorder.messages if PASSWORD.encode() in m.payload]
+    assert not leaked, leaked
+
+
+def test_http_mjpeg_stream_outage_is_reported_and_capture_resumes(recorder, start_agent, camera_server):
+    url = camera_server.url("/stream")
+    agent = _start(recorder, start_agent, url)
+    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
+    [detector] = agent.detector_pids()
+    t0 = time.monotonic()
+    camera_server.stop()
+    status = recorder.wait_status(CAM, state="error", after=t0, timeout=20)
+    assert redact_source(url) in status["error"], status  # names the camera, without its password
+    time.sleep(1)
+    t1 = time.monotonic()
+    camera_server.start()
+    recorder.wait_status(CAM, state="running", error=None, after=t1, timeout=20)
+    assert agent.detector_pids() == [detector], "the detection process was restarted"
+    _assert_no_password(recorder, agent)
+
+
+def test_http_snapshot_url_is_polled_at_the_cameras_fps(recorder, start_agent, camera_server):
+    agent = _start(recorder, start_agent, camera_server.url("/snapshot"))
+    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
+    before = camera_server.snapshots
+    time.sleep(3)
+    asked = camera_server.snapshots - before
+    assert 9 <= asked <= 18, f"{asked} snapshots in 3 s at fps 5"
+    _assert_no_password(recorder, agent)
+
+
+def test_unreachable_stream_is_a_clear_error_without_its_password(recorder, start_agent):
+    url = f"http://cam:{PASSWORD}@127.0.0.1:9/stream"  # the discard port: nothing listens
+    agent = _start(recorder, start_agent, url)
+    status = recorder.wait_status(CAM, state="error", timeout=30)
+    assert status["error"].startswith(f"cannot reach {redact_source(url)}: "), status
+    assert redact_source(url) == "http://cam:***@127.0.0.1:9/stream"
+    _assert_no_password(recorder, agent)
+
+
+def test_redact_source():
+    assert redact_source("rtsp://admin:pa:ss@cam.local:554/h264") == "rtsp://admin:***@cam.local:554/h264"
+    assert redact_source("http://token@cam/snap.jpg") == "http://***@cam/snap.jpg"
+    assert redact_source("rtsp://cam.local/live") == "rtsp://cam.local/live"
+    assert redact_source("/dev/video0") == "/dev/video0"
+    assert redact_source("rpicam") == "rpicam"
