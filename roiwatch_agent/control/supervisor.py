@@ -21,6 +21,7 @@ STOP_GRACE = 2.0  # seconds a process gets to stop by itself before SIGTERM, the
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 HEALTHY_AFTER = 30.0  # a process that ran this long resets the backoff
+READY_WAIT = 10.0  # seconds the old process detects on while its successor loads, at most
 
 _context: BaseContext | None = None
 
@@ -63,6 +64,12 @@ class _Running:
         self.stop_at: float | None = None  # when it was asked to stop
         self.stage = 0  # 0: asked, 1: terminated, 2: killed
         self.cleared = False
+        self.ready = False  # loaded, on standby
+        self.live = False  # told to go: it may publish
+
+    def go(self, held: dict[str, HeldState]) -> None:
+        self.send("go", held)
+        self.live = True
 
     def send(self, *msg: Any) -> None:
         with contextlib.suppress(OSError):  # the child may be gone already
@@ -75,6 +82,8 @@ class _Running:
                 msg = self.conn.recv()
                 if msg[0] == "cleared":
                     self.cleared = True
+                elif msg[0] == "ready":
+                    self.ready = True
                 self.on_message(msg)
         except (EOFError, OSError):
             pass
@@ -105,11 +114,13 @@ class _Running:
 class Supervisor:
     """Keeps the detection process of one camera in the wanted state, never blocking.
 
-    ``want(spec)`` replaces the running process: the old one is asked to stop and leaves its
-    region states as they are; the new one starts once the old one is gone, from the states
-    the old one last reported (so no two processes of a camera ever publish at once, and a
-    burst of wants ends with the last one running). ``want(None)`` is a real stop: the regions
-    are cleared to OFF. ``tick()`` moves all this on and restarts a dead process with backoff.
+    ``want(spec)`` replaces the running process: the new one starts at once on standby and
+    loads its model while the old one detects on; once it is ready the old one is asked to stop
+    and leaves its region states as they are. Once the old one is gone the new one is told to
+    go, with the states the old one last reported: no two processes of a camera ever publish
+    at once, and a burst of wants ends with the last one running. ``want(None)`` is a real
+    stop: the regions are cleared to OFF. ``tick()`` moves all this on and restarts a dead
+    process with backoff.
     """
 
     def __init__(self, camera_id: str, publish_off: Callable[[list[str]], None] | None = None) -> None:
@@ -119,8 +130,9 @@ class Supervisor:
         self.held: dict[str, HeldState] = {}  # the regions' states, as the processes report them
         self._publish_off = publish_off
         self._wanted: DetectorSpec | None = None
-        self._running: _Running | None = None
-        self._stopping: _Running | None = None
+        self._running: _Running | None = None  # on standby, or live
+        self._stopping: _Running | None = None  # the live one being replaced or stopped
+        self._discarded: list[_Running] = []  # on standby when replaced: they never published
         self._clear = False  # the process being stopped must clear its regions
         self._failures = 0
         self._restart_at: float | None = None
@@ -140,12 +152,15 @@ class Supervisor:
 
     @property
     def busy(self) -> bool:
-        """Something is under way that tick() must move on soon (a stop, a due start)."""
-        return self._stopping is not None or (self._running is None and self._wanted is not None)
+        """Something is under way that tick() must move on soon (a stop, a start)."""
+        starting = self._running is not None and not self._running.live
+        return bool(self._stopping or self._discarded or starting) or (
+            self._running is None and self._wanted is not None
+        )
 
     @property
     def idle(self) -> bool:
-        return self._running is None and self._stopping is None
+        return self._running is None and self._stopping is None and not self._discarded
 
     def want(self, spec: DetectorSpec | None) -> None:
         self._wanted = spec
@@ -155,12 +170,20 @@ class Supervisor:
         if spec is None:
             self._clear = True
             if self._stopping is not None:
-                self._stopping.ask_stop(True)  # it may still hear it; if not, see _finish_stop
-        if self._running is not None:
-            self._running.ask_stop(self._clear)
-            self._stopping, self._running = self._running, None
+                self._stopping.ask_stop(True)  # if it no longer hears it, see _finish_stop
+        running, self._running = self._running, None
+        if running is not None and running.live:
+            if spec is None:
+                running.ask_stop(True)
+            self._stopping = running  # a replacement is asked to stop once its successor is ready
+        elif running is not None:
+            running.ask_stop(False)
+            running.proc.terminate()  # on standby: nothing to finish
+            self._discarded.append(running)
         if spec is None and self._stopping is None:
             self._clear_held()
+        if spec is not None:
+            self._start()
         self.tick()
 
     def send_error(self, error: str | None) -> None:
@@ -186,13 +209,7 @@ class Supervisor:
     def _start(self) -> None:
         assert self._wanted is not None
         wanted = self._wanted
-        ids = {roi["id"] for roi in wanted.config["rois"]}
-        spec = replace(
-            wanted,
-            restarts=self.restarts,
-            error=wanted.error or self._crash_error,
-            held={roi_id: state for roi_id, state in self.held.items() if roi_id in ids},
-        )
+        spec = replace(wanted, restarts=self.restarts, error=wanted.error or self._crash_error)
         self._running = _Running(spec, self._on_message)
         _LOGGER.info(
             "Camera %s: detection process %s started (revision %s)",
@@ -201,10 +218,21 @@ class Supervisor:
             spec.revision,
         )
 
+    def _go(self, running: _Running) -> None:
+        ids = {roi["id"] for roi in running.spec.config["rois"]}
+        running.go({roi_id: state for roi_id, state in self.held.items() if roi_id in ids})
+
     def _finish_stop(self, now: float) -> None:
         stopping = self._stopping
         assert stopping is not None
         stopping.drain()
+        if stopping.stop_at is None:
+            successor = self._running
+            if successor is None or successor.ready or now >= successor.started + READY_WAIT:
+                stopping.ask_stop(self._clear)
+            if successor is not None and not successor.proc.is_alive():
+                stopping.ask_stop(self._clear)
+            return
         if stopping.proc.is_alive():
             stopping.escalate(now)
             return
@@ -220,17 +248,27 @@ class Supervisor:
 
     def tick(self) -> None:
         now = time.monotonic()
+        if self._running is not None:
+            self._running.drain()  # first: its "ready" lets the old one stop in this tick
         if self._stopping is not None:
             self._finish_stop(now)
+        for old in list(self._discarded):
+            if not old.proc.is_alive():
+                old.close()
+                self._discarded.remove(old)
+            elif old.stop_at is not None and now >= old.stop_at + 1.0:
+                old.proc.kill()
         running = self._running
         if running is not None:
-            running.drain()
             if not running.proc.is_alive():
                 self._crashed(running, now)
+            elif not running.live and self._stopping is None:
+                self._go(running)
         due = self._restart_at is None or now >= self._restart_at
         if self._running is None and self._stopping is None and self._wanted is not None and due:
             self._restart_at = None
             self._start()
+            self.tick()
 
     def _crashed(self, running: _Running, now: float) -> None:
         running.close()

@@ -12,9 +12,9 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 import paho.mqtt.client as mqtt
 
@@ -29,6 +29,7 @@ _LOGGER = logging.getLogger(__name__)
 
 STATUS_EVERY = 5.0  # seconds between status refreshes (fps)
 SOURCE_RETRY = 5.0
+CONNECT_WAIT = 1.0  # seconds detection waits for the broker before its first frame
 HELD_EVERY = 0.5  # seconds between region states sent to the supervisor while a region is ON
 # Seconds the broker holds a dead process's last will: the supervisor restarts a killed
 # process well within it, and the successor's connection drops the will (HA sees no offline).
@@ -67,7 +68,6 @@ class DetectorSpec:
     config: dict[str, Any]
     restarts: int = 0
     error: str | None = None
-    held: dict[str, HeldState] = field(default_factory=dict)  # the last process's region states
 
     @property
     def camera_id(self) -> str:
@@ -86,12 +86,16 @@ class _Reporter:
         self.client = client
         self.topics = protocol.Topics(spec.settings.base_topic)
         self.lock = threading.Lock()
-        held = spec.held
-        self.roi_on = {roi["id"]: roi["id"] in held and held[roi["id"]].on for roi in spec.config["rois"]}
+        self.roi_on = {roi["id"]: False for roi in spec.config["rois"]}
         self.state = protocol.STATE_STARTING
         self.error = spec.error
         self.fps: float | None = None
         self._sent: deque[mqtt.MQTTMessageInfo] = deque(maxlen=64)
+
+    def hold(self, held: dict[str, HeldState]) -> None:
+        """Start from the states the previous process had (before connecting)."""
+        for roi_id in self.roi_on:
+            self.roi_on[roi_id] = roi_id in held and held[roi_id].on
 
     def _pub(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
         self._sent.append(self.client.publish(topic, payload, qos=qos, retain=True))
@@ -160,9 +164,14 @@ def run(spec: DetectorSpec, control: Connection) -> None:
 class DetectionProcess:
     """One camera's detection, from its spec to a stop, a replacement or a crash.
 
-    ``control`` is a duplex pipe to the supervisor. In: ``("stop", clear)`` (``clear``: a real
-    stop, publish every region OFF; else a replacement, leave the states as they are for the
-    next process) and ``("error", msg)``. Out: ``("held", states)`` before each region change
+    It starts on standby: it loads the person model while the process it replaces still
+    detects, says ``("ready",)``, and connects only on ``("go", held)``, which brings the region
+    states that process left (so two processes of a camera never publish at once, and the
+    detection gap does not include loading the model).
+
+    ``control`` is a duplex pipe to the supervisor. In: ``("go", held)``, ``("stop", clear)``
+    (``clear``: a real stop, publish every region OFF; else a replacement, leave the states as
+    they are for the next process) and ``("error", msg)``. Out: ``("held", states)`` before each region change
     is published and every HELD_EVERY while a region is ON, so the supervisor can hand the
     states on even after a SIGKILL; ``("cleared",)`` once a real stop published its OFFs.
     """
@@ -173,6 +182,7 @@ class DetectionProcess:
         self.cam = spec.camera_id
         self.topics = protocol.Topics(spec.settings.base_topic)
         self.stopping = threading.Event()
+        self.connected = threading.Event()
         self.orphaned = threading.Event()
         self.clear = False
         self.client = make_client(
@@ -217,6 +227,7 @@ class DetectionProcess:
         if not connection_accepted(client, self.spec.settings.broker, reason):
             return
         self.reporter.publish_all()
+        self.connected.set()
         client.subscribe(self.topics.preview_request(self.cam), qos=0)
         if self.pictures is not None:
             client.subscribe(self.topics.frame(self.cam), qos=0)
@@ -270,22 +281,31 @@ class DetectionProcess:
         # Ctrl-C reaches the whole process group; the controller decides when we stop.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        person: Any = None
+        failure: Exception | None = None
+        try:
+            person = self._load_person()
+        except Exception as err:  # reported once connected, as any crash
+            failure = err
+        self._tell("ready")
+        held = self._wait_go()
+        if held is None:  # stopped or replaced before our turn: we published nothing
+            return
+        self.reporter.hold(held)
         self.preview.start()
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         connect_async(self.client, self.spec.settings.broker, WILL_DELAY)
         try:
+            if failure is not None:
+                raise failure
+            self.pipeline = Pipeline(self.spec.config, person, held=held)
+            # "starting" and the regions go out before "running" (a broker that is away does
+            # not hold detection up for long: the cached config detects without it).
+            self.connected.wait(CONNECT_WAIT)
             self._detect()
         except Exception as err:
-            _LOGGER.exception("Detection crashed")
-            if self.orphaned.is_set():
-                self.reporter.set_status(protocol.STATE_ERROR, error=f"detection crashed: {err}")
-                _flush(self.client, self.reporter)
-            else:
-                # The supervisor restarts us at once with our states and this error in the
-                # status: the regions stay available in HA. Our will shows a crash loop.
-                self._tell("crashed", f"detection crashed: {err}")
-            os._exit(3)
+            self._crashed(err)
         self.preview.close()
         if self._last_frame_at is not None:
             _LOGGER.debug(
@@ -301,13 +321,46 @@ class DetectionProcess:
         elif self.pipeline is not None:
             self._send_held()  # the final states, for our successor
 
-    def _load_pipeline(self) -> Pipeline:
-        person = None
-        if any(r["detect"] == protocol.DETECT_PERSON for r in self.spec.config["rois"]):
-            from .person_model import load_person_detector
+    def _crashed(self, err: Exception) -> NoReturn:
+        _LOGGER.exception("Detection crashed")
+        error = f"detection crashed: {err}"
+        if self.orphaned.is_set() or self._last_frame_at is None:
+            # It never ran (e.g. the model is missing), or nobody restarts us: detection cannot
+            # run, and HA must see so.
+            deadline = time.monotonic() + 2.0
+            while not self.client.is_connected() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.reporter.set_status(protocol.STATE_ERROR, error=error)
+            self.reporter.flush()
+        # Else the supervisor restarts us at once with our states and this error in the status,
+        # and the regions stay available in HA; our (delayed) will shows a crash loop.
+        self._tell("crashed", error)
+        os._exit(3)
 
-            person = load_person_detector(self.spec.settings.model_path)
-        return Pipeline(self.spec.config, person, held=self.spec.held)
+    def _wait_go(self) -> dict[str, HeldState] | None:
+        """On standby until the supervisor says go (None: told to stop meanwhile)."""
+        while not self.stopping.is_set():
+            try:
+                if not self.control.poll(0.05):
+                    continue
+                msg = self.control.recv()
+            except (EOFError, OSError):
+                self._lost_supervisor()
+                break
+            if msg[0] == "go":
+                return dict(msg[1])
+            if msg[0] == "stop":
+                self.stopping.set()
+            elif msg[0] == "error":
+                self.reporter.error = msg[1]
+        return None
+
+    def _load_person(self) -> Any:
+        if not any(r["detect"] == protocol.DETECT_PERSON for r in self.spec.config["rois"]):
+            return None
+        from .person_model import load_person_detector
+
+        return load_person_detector(self.spec.settings.model_path)
 
     def _on_capture(self, error: str | None) -> None:
         """The capture process reported a problem (camera, stream), or frames came back."""
@@ -328,7 +381,6 @@ class DetectionProcess:
         return FrameReader(self.spec.settings.capture, float(self.spec.config["fps"]), self._on_capture)
 
     def _detect(self) -> None:
-        self.pipeline = self._load_pipeline()
         while not self.should_stop():
             source = self._source()
             try:
