@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__, protocol
 from .broker import PASSWORD_ENV, parse_broker_url
+from .capture.errors import SourceError
 from .capture.redact import redact_source
 from .capture.rpicam import SOURCE_RPICAM, RpicamOptions
 from .dumb.camera import STDIN
@@ -227,16 +228,19 @@ def main(argv: list[str] | None = None) -> int:
         from .capture.process import Capture, CaptureSpec
 
         # Opened once for the whole run: config revisions and detection restarts keep it.
-        capture = Capture(
-            CaptureSpec(
-                args.camera,
-                args.source,
-                args.loop,
-                args.speed,
-                rpicam_options(args),
-                logging.getLevelName(args.log_level),
-            )
+        spec = CaptureSpec(
+            args.camera,
+            args.source,
+            args.loop,
+            args.speed,
+            rpicam_options(args),
+            logging.getLevelName(args.log_level),
         )
+        try:
+            capture = Capture(spec)
+        except (OSError, SourceError) as err:
+            _LOGGER.error("Cannot set up the capture: %s", err)
+            return 1
     settings = DetectionSettings(
         broker=broker,
         base_topic=args.base_topic,

@@ -10,6 +10,9 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
   preview   - detection CPU per frame with no viewer / one viewer (2 requests a second) vs the
               detection loop without the preview; request -> answer latency over the real broker
               for a smart camera and for a dumb camera through the analyzer
+  capture   - the frame hand-over (capture process -> shared memory -> detection process) per
+              frame vs a bare cap.read() in the same process; resident memory per process of the
+              smart agent on the camera module (a fake rpicam-vid, itself not counted)
   ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on;
               a look at a camera entity -> its live picture in HA (smart, and dumb via the analyzer)
               (tests/ha/bench_e2e.py: HA's real core and MQTT client, real mosquitto, real agent)
@@ -297,6 +300,8 @@ def bench_restart(rounds: int) -> None:
                 role = "control"
             elif b"resource_tracker" in cmd:
                 role = "resource tracker"
+            elif b"spawn_main" in cmd:
+                role = "capture"
             elif b"forkserver" in ppid_cmd.read_bytes():
                 role = "detector"
             else:
@@ -669,11 +674,117 @@ def bench_ha(rounds: int) -> None:
         print("\n".join(lines[start:end]))
 
 
+def _handover_cost(frames: list[np.ndarray], rounds: int = 3) -> float:
+    """Seconds per frame to write a frame into the segment and copy it out again."""
+    from roiwatch_agent.capture.handover import FrameReader, FrameWriter, create_segment
+
+    shm, handle = create_segment(f"roiwatch-bench-{os.getpid()}")
+    writer = FrameWriter(handle)
+    reader = FrameReader(handle, FPS, lambda _e: None)
+    try:
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for i, frame in enumerate(frames):
+                writer.write(float(i), frame)
+                got = reader.read()
+                assert got is not None and got[2].shape == frame.shape
+            best = min(best, (time.perf_counter() - t) / len(frames))
+        return best
+    finally:
+        reader.close()
+        writer.close()
+        shm.close()
+        shm.unlink()
+
+
+def _read_cost(path: Path, size: tuple[int, int] | None, n: int = 200) -> tuple[float, list[np.ndarray]]:
+    """Seconds per bare cap.read() (decode + convert), and the frames read (resized if asked)."""
+    cap = cv2.VideoCapture(str(path))
+    frames, spent = [], 0.0
+    for _ in range(n):
+        t = time.perf_counter()
+        ok, frame = cap.read()
+        spent += time.perf_counter() - t
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, size) if size else frame)
+    cap.release()
+    return spent / len(frames), frames
+
+
+def _rss_kb(pid: int) -> tuple[int, int]:
+    """(resident, private) kB of a process."""
+    fields = {
+        x.split(":")[0]: int(x.split()[1])
+        for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    }
+    return fields["Rss"], fields["Private_Clean"] + fields["Private_Dirty"]
+
+
+def bench_capture(seconds: float) -> None:
+    print("\n[capture] frame hand-over through shared memory; smart agent memory on the camera module")
+    read_s, frames = _read_cost(VIDEO, None)
+    hand_s = _handover_cost(frames)
+    h, w = frames[0].shape[:2]
+    line(
+        f"hand-over per frame ({w}x{h}) vs a bare cap.read()",
+        f"{hand_s * 1e3:.3f} ms vs {read_s * 1e3:.2f} ms: {hand_s / read_s:.2f}x",
+    )
+    hd = [cv2.resize(f, (1280, 720)) for f in frames[:100]]
+    hand_hd = _handover_cost(hd)
+    line("hand-over per frame (1280x720, rpicam's default)", f"{hand_hd * 1e3:.3f} ms")
+
+    from tests.agent.test_capture import FakeRpicam
+
+    broker = Mosquitto()
+    broker.start()
+    tmp = Path(tempfile.mkdtemp())
+    fake = FakeRpicam(tmp, VIDEO)
+    watcher = Watcher(broker.port)
+    watcher.client.publish(
+        "roiwatch/bench/config", protocol.encode_config(config([walk_roi()])), qos=1, retain=True
+    )
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", "bench", "--source", "rpicam",
+         "--broker", broker.url, "--state-dir", str(tmp / "state"), "--log-level", "WARNING"],
+        cwd=REPO, env={**os.environ, **fake.env},
+    )  # fmt: skip
+    try:
+        watcher.wait_running(1, 60)
+        time.sleep(seconds)  # steady state: the person model ran, the slots were all written
+        parts = []
+        for pid in [agent.pid, *_descendants(agent.pid)]:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            if comm == "rpicam-vid":
+                continue
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if pid == agent.pid:
+                role = "main"
+            elif comm == "roiwatch-cap":
+                role = "capture"
+            elif b"resource_tracker" in cmd:
+                role = "resource tracker"
+            elif b"forkserver" in Path(f"/proc/{ppid}/cmdline").read_bytes():
+                role = "detection"
+            else:
+                role = "forkserver"
+            rss, private = _rss_kb(pid)
+            parts.append(f"{role} {rss / 1024:.0f} ({private / 1024:.0f})")
+        line("smart agent, rpicam 1280x720: MB resident (private) per process", ", ".join(parts))
+    finally:
+        agent.terminate()
+        agent.wait(15)
+        watcher.client.loop_stop()
+        broker.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sections = ["pipeline", "restart", "dumb", "analyzer", "preview", "ha"]
+    sections = ["pipeline", "restart", "dumb", "analyzer", "preview", "capture", "ha"]
     parser.add_argument("--only", choices=sections, action="append")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
@@ -697,6 +808,8 @@ def main() -> int:
         bench_analyzer(figures["cost"])
     if "preview" in only:
         bench_preview(args.seconds, args.rounds)
+    if "capture" in only:
+        bench_capture(args.seconds)
     if "ha" in only:
         bench_ha(args.rounds)
     return 0

@@ -1,7 +1,8 @@
 """Every dependency of each agent role installs from a wheel on each platform we promise.
 
-Run through ``scripts/check-wheels`` (part of scripts/test). No emulation: for each role and
-platform, ``pip download --only-binary=:all: --platform ... --python-version 3.11`` must resolve
+Run through ``scripts/check-wheels`` (part of scripts/test). No emulation: for each Raspberry Pi
+OS release (Bookworm: CPython 3.11, glibc 2.36; Trixie: CPython 3.13, glibc 2.41), role and
+platform, ``pip download --only-binary=:all: --platform ... --python-version X.Y`` must resolve
 the role's dependencies, read from pyproject.toml, and the build backend's (``pip install .``
 builds the agent itself), to wheels: binary wheels for that platform or pure-Python ones. Downloads
 are kept in .cache/wheels/, so a second run only asks the index.
@@ -18,21 +19,25 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache/wheels"
-PYTHON = "3.11"  # Raspberry Pi OS Bookworm's python3
+# Raspberry Pi OS release -> (its python3, its glibc minor version)
+RELEASES = {"Bookworm": ("3.11", 36), "Trixie": ("3.13", 41)}
 
 
-def manylinux(arch: str) -> list[str]:
-    """glibc 2.17 (manylinux2014) up to 2.36 (Debian / Raspberry Pi OS Bookworm)."""
-    return [f"manylinux_2_{minor}_{arch}" for minor in range(36, 16, -1)] + [f"manylinux2014_{arch}"]
+def manylinux(arch: str, glibc: int) -> list[str]:
+    """glibc 2.17 (manylinux2014) up to the release's own."""
+    return [f"manylinux_2_{minor}_{arch}" for minor in range(glibc, 16, -1)] + [f"manylinux2014_{arch}"]
 
 
-# name shown -> pip platform tags that machine accepts
-PLATFORMS = {
-    "aarch64 (Pi 4/5, 64-bit)": manylinux("aarch64"),
-    "x86_64": manylinux("x86_64"),
-    "armv7l (Pi Zero 2/3, 32-bit)": ["linux_armv7l"],
-    "armv6l (Pi Zero W)": ["linux_armv6l"],
-}
+def platforms(glibc: int) -> dict[str, list[str]]:
+    """name shown -> pip platform tags that machine accepts."""
+    return {
+        "aarch64 (Pi 4/5, 64-bit)": manylinux("aarch64", glibc),
+        "x86_64": manylinux("x86_64", glibc),
+        "armv7l (Pi Zero 2/3, 32-bit)": ["linux_armv7l"],
+        "armv6l (Pi Zero W)": ["linux_armv6l"],
+    }
+
+
 DETECTION_PLATFORMS = ["aarch64 (Pi 4/5, 64-bit)", "x86_64"]
 
 
@@ -43,18 +48,32 @@ def roles() -> list[tuple[str, list[str], list[str]]]:
     build = meta["build-system"]["requires"]
     detect = meta["project"]["optional-dependencies"]["detect"]
     return [
-        ("dumb (--source -)", core + build, list(PLATFORMS)),
+        ("dumb (--source -/rpicam)", core + build, list(platforms(0))),
         ("smart, analyzer", core + detect + build, DETECTION_PLATFORMS),
     ]
 
 
-def download(requirements: list[str], platform: str) -> tuple[bool, str]:
+def download(requirements: list[str], release: str, platform: str) -> tuple[bool, str]:
     """(ok, the wheels it took or pip's complaint)."""
-    dest = CACHE / re.sub(r"\W+", "-", platform).strip("-")
-    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
-           "--python-version", PYTHON, "--implementation", "cp", "--abi", f"cp{PYTHON.replace('.', '')}",
-           "-d", str(dest)]
-    for tag in PLATFORMS[platform]:
+    python, glibc = RELEASES[release]
+    dest = CACHE / re.sub(r"\W+", "-", f"{python} {platform}").strip("-")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--python-version",
+        python,
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{python.replace('.', '')}",
+        "-d",
+        str(dest),
+    ]
+    for tag in platforms(glibc)[platform]:
         cmd += ["--platform", tag]
     proc = subprocess.run([*cmd, *requirements], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -67,13 +86,19 @@ def download(requirements: list[str], platform: str) -> tuple[bool, str]:
 
 
 def main() -> int:
-    jobs = [(role, platform, reqs) for role, reqs, platforms in roles() for platform in platforms]
+    jobs = [
+        (release, role, platform, reqs)
+        for release in RELEASES
+        for role, reqs, where in roles()
+        for platform in where
+    ]
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda job: download(job[2], job[1]), jobs))
-    print(f"CPython {PYTHON} wheels per role and platform (pip download --only-binary=:all:; * binary):")
-    print(f"{'role':<18} {'platform':<29} result")
-    for (role, platform, _reqs), (ok, what) in zip(jobs, results, strict=True):
-        print(f"{role:<18} {platform:<29} {'ok' if ok else 'FAILED'}: {what}")
+        results = list(pool.map(lambda job: download(job[3], job[0], job[2]), jobs))
+    print("Wheels per Pi OS release, role and platform (pip download --only-binary=:all:; * binary):")
+    print(f"{'release':<17} {'role':<24} {'platform':<29} result")
+    for (release, role, platform, _reqs), (ok, what) in zip(jobs, results, strict=True):
+        name = f"{release} ({RELEASES[release][0]})"
+        print(f"{name:<17} {role:<24} {platform:<29} {'ok' if ok else 'FAILED'}: {what}")
     failed = sum(not ok for ok, _ in results)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -1,16 +1,17 @@
-"""The README's Raspberry Pi install, repeated in emulated Debian bookworm roots, then a smoke test.
+"""The README's Raspberry Pi install, repeated in emulated Debian roots, then a smoke test.
 
-Run through ``scripts/pi-emulated-install [arm64] [armhf]`` (not part of scripts/test: slow).
+Run through ``scripts/pi-emulated-install [--release bookworm|trixie] [arm64] [armhf]`` (not part
+of scripts/test: slow). Bookworm (Python 3.11) is Raspberry Pi OS 12, Trixie (Python 3.13) 13.
 
 - arm64 (Pi 4 / Pi 5, 64-bit OS): ``pip install ".[detect]"`` + the person model, then
   ``roiwatch-agent smart`` on vtest.avi must report ``running`` and turn the walkway region ON.
 - armhf (Pi Zero 2 / Pi 3, 32-bit OS): ``pip install .`` (the dumb camera: no OpenCV, no numpy),
-  then ``rpicam-vid``-like MJPEG on stdin through ``roiwatch-agent dumb --source -`` must reach a
-  mosquitto on this machine's loopback byte for byte, and ``roiwatch-agent smart`` must stop with
-  its one line saying what to install.
+  then ``roiwatch-agent dumb --source rpicam``, with a shell stand-in for ``rpicam-vid`` that
+  writes JPEGs, must forward them to a mosquitto on this machine's loopback byte for byte, and
+  ``roiwatch-agent smart`` must stop with its one line saying what to install.
 
 The roots are made with ``debootstrap --foreign`` and run through qemu-user-static and binfmt_misc;
-they are kept in .cache/pi-emulated/ (made once), while the virtual environment is made anew on
+they are kept in .cache/pi-emulated/[trixie/] (made once), while the virtual environment is made anew on
 every run, without a pip cache, so the install time is a first install's. Every mount (proc, dev)
 lives in a private mount namespace (``unshare --mount``) that ends with the command: nothing stays
 mounted on the host.
@@ -136,8 +137,8 @@ def stop_group(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
-def bootstrap(arch: str, root: Path, log: Path) -> float | None:
-    """A minimal Debian bookworm root; made once (None: it was already there)."""
+def bootstrap(arch: str, root: Path, log: Path, release: str) -> float | None:
+    """A minimal Debian root of that release; made once (None: it was already there)."""
     done = root / ".roiwatch-bootstrapped"
     if done.exists():
         return None
@@ -149,7 +150,7 @@ def bootstrap(arch: str, root: Path, log: Path) -> float | None:
         with log.open("ab") as out:
             subprocess.run(
                 ["debootstrap", "--foreign", f"--arch={arch}", "--variant=minbase", f"--include={DEBS}",
-                 "bookworm", str(root), MIRROR],
+                 release, str(root), MIRROR],
                 stdout=out, stderr=subprocess.STDOUT, check=True, timeout=STEP_TIMEOUT,
             )
     say(f"{arch}: debootstrap, second stage (emulated)")
@@ -276,11 +277,14 @@ def smoke_armhf(root: Path, broker: Mosquitto, watcher: Watcher, log: Path) -> f
     if len(said.strip().splitlines()) != 1 or "[detect]" not in said:
         die(f"armhf: roiwatch-agent smart without OpenCV said: {said!r}")
     say(f"armhf: smart without OpenCV says: {said.strip()}")
-    # The camera's MJPEG on stdin (as rpicam-vid would send it), 5 pictures a second.
+    # The camera module, as rpicam-vid sends it: MJPEG on its stdout, 5 pictures a second.
+    fake = root / "usr/local/bin/rpicam-vid"
+    fake.write_text("#!/bin/sh\n# a stand-in for the camera module (the smoke test's)\n"
+                    "while :; do for f in /root/frames/*.jpg; do cat \"$f\"; sleep 0.2; done; done\n")
+    fake.chmod(0o755)
     script = (f"/opt/roiwatch/bin/roiwatch-agent --version\n"
-              "for f in /root/frames/*.jpg; do cat \"$f\"; sleep 0.2; done | "
-              f"/opt/roiwatch/bin/roiwatch-agent dumb --camera {cam} --source - --fps 5 "
-              f"--broker mqtt://127.0.0.1:{broker.port}")
+              f"exec /opt/roiwatch/bin/roiwatch-agent dumb --camera {cam} --source rpicam --fps 5 "
+              f"--width 320 --height 240 --broker mqtt://127.0.0.1:{broker.port}")
     with log.open("ab") as out:
         proc = in_root(root, script, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -305,6 +309,9 @@ def main() -> int:
     )
     parser.add_argument("arch", nargs="*", help="arm64, armhf (default: both)")
     parser.add_argument("--fresh", action="store_true", help="make the Debian roots anew")
+    parser.add_argument(
+        "--release", choices=["bookworm", "trixie"], default="bookworm", help="Raspberry Pi OS 12 or 13"
+    )
     args = parser.parse_args()
     if unknown := set(args.arch) - set(QEMU):
         parser.error(f"unknown root {unknown}: choose from {list(QEMU)}")
@@ -315,13 +322,13 @@ def main() -> int:
     results = {}
     for arch in args.arch or list(QEMU):
         ensure_binfmt(arch)
-        root = WORK / arch / "root"
-        log = WORK / arch / "log.txt"
+        base = WORK / arch if args.release == "bookworm" else WORK / args.release / arch
+        root, log = base / "root", base / "log.txt"
         if args.fresh:
             safe_rmtree(root)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        boot = bootstrap(arch, root, log)
+        boot = bootstrap(arch, root, log, args.release)
         copy_tree(root)
         say(f"{arch}: installing as the README says")
         seconds, size = install(arch, root, log)
@@ -334,16 +341,17 @@ def main() -> int:
         finally:
             watcher.client.loop_stop()
             broker.close()
-        results[arch] = {"debootstrap_s": boot and round(boot), "install_s": round(seconds),
+        name = f"{args.release} {arch}"
+        results[name] = {"debootstrap_s": boot and round(boot), "install_s": round(seconds),
                          "venv_mb": size, "smoke_s": round(smoke)}
-        say(f"{arch}: passed: {results[arch]}")
+        say(f"{arch}: passed: {results[name]}")
     saved = WORK / "result.json"  # the last result of each root, for the README
     earlier = json.loads(saved.read_text()) if saved.exists() else {}
     saved.write_text(json.dumps({**earlier, **results}, indent=2))
-    print(f"\n{'root':<7} {'debootstrap':>12} {'pip install':>12} {'venv':>8} {'smoke test':>11}")
-    for arch, r in results.items():
+    print(f"\n{'root':<16} {'debootstrap':>12} {'pip install':>12} {'venv':>8} {'smoke test':>11}")
+    for name, r in results.items():
         boot = f"{r['debootstrap_s']} s" if r["debootstrap_s"] else "cached"
-        print(f"{arch:<7} {boot:>12} {r['install_s']:>10} s {r['venv_mb']:>5} MB {r['smoke_s']:>9} s")
+        print(f"{name:<16} {boot:>12} {r['install_s']:>10} s {r['venv_mb']:>5} MB {r['smoke_s']:>9} s")
     return 0
 
 

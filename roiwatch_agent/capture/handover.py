@@ -21,6 +21,8 @@ and the detection processes; the resource tracker unlinks it if the main process
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
 import sys
 import time
@@ -33,8 +35,11 @@ import numpy as np
 from .errors import SourceError
 
 SLOTS = 3  # the reader copies out in about a millisecond; the writer laps a slot every 3 frames
-MAX_FRAME_BYTES = 3840 * 2160 * 3  # a 4K BGR frame; pages are only backed once written
+# A 1080p BGR frame; bigger ones are scaled down to it by the capture (detection works in
+# fractions of the picture). 3 slots are 19 MB of /dev/shm, which a container has 64 MB of.
+MAX_FRAME_BYTES = 1920 * 1080 * 3
 ERROR_BYTES = 448
+SHM_DIR = "/dev/shm"  # noqa: S108 (where Linux keeps POSIX shared memory; only its free space is read)
 
 # magic, latest seq, heartbeat, want fps, error seq, ended, error length, error text
 _HEADER = struct.Struct(f"<8sQddQII{ERROR_BYTES}s")
@@ -73,6 +78,11 @@ def create_segment(
 ) -> tuple[shared_memory.SharedMemory, CaptureHandle]:
     """The main process's side: a new, empty segment and the handle to it."""
     handle = CaptureHandle(name, slot_bytes)
+    with contextlib.suppress(OSError):
+        fs = os.statvfs(SHM_DIR)
+        if fs.f_bavail * fs.f_frsize < handle.size:
+            free, need = fs.f_bavail * fs.f_frsize // 2**20, handle.size // 2**20 + 1
+            raise SourceError(f"{SHM_DIR} has {free} MB free, the capture needs {need} MB")
     shm = shared_memory.SharedMemory(name=name, create=True, size=handle.size)
     assert shm.buf is not None
     shm.buf[: _HEADER.size] = _HEADER.pack(_MAGIC, 0, 0.0, 0.0, 0, 0, 0, b"")

@@ -20,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import SourceError
 from .handover import CaptureHandle, FrameWriter, create_segment
 from .redact import redact_source
@@ -51,6 +53,10 @@ class CaptureSpec:
         return redact_source(self.source)
 
 
+class _Stop(Exception):
+    """SIGTERM: stop capturing."""
+
+
 def run(spec: CaptureSpec, handle: CaptureHandle, parent: int) -> None:
     """Process entry point."""
     die_with_parent()
@@ -64,12 +70,20 @@ def run(spec: CaptureSpec, handle: CaptureHandle, parent: int) -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg's chatter may name the URL
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the agent decides when we stop
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+    def on_term(*_: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            raise _Stop  # out of a blocking read at once; the feed's close() still runs
+
+    signal.signal(signal.SIGTERM, on_term)
     writer = FrameWriter(handle)
     beat = threading.Thread(target=_beat, args=(writer, stopping), name="heartbeat", daemon=True)
     beat.start()
     try:
         _capture(spec, writer, stopping)
+    except _Stop:
+        pass
     finally:
         stopping.set()
         beat.join(1.0)
@@ -81,10 +95,6 @@ def _beat(writer: FrameWriter, stopping: threading.Event) -> None:
     while not stopping.is_set():
         writer.beat()
         stopping.wait(BEAT_EVERY)
-
-
-class _Stop(Exception):
-    pass
 
 
 def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) -> None:
@@ -103,7 +113,7 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
             for ts, frame in feed.frames(pace):
                 if stopping.is_set():
                     raise _Stop
-                writer.write(ts, frame)
+                writer.write(ts, _fit(frame, writer.handle.slot_bytes))
                 frames += 1
                 if frames == 1:
                     _LOGGER.info("First frame from %s: %sx%s", spec.label, frame.shape[1], frame.shape[0])
@@ -128,6 +138,17 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
             delay = RETRY_FIRST
         stopping.wait(delay)
         delay = min(RETRY_MAX, delay * 2)
+
+
+def _fit(frame: np.ndarray, max_bytes: int) -> np.ndarray:
+    """The frame, scaled down (same aspect) if it is bigger than a slot holds."""
+    if frame.nbytes <= max_bytes:
+        return frame
+    import cv2
+
+    scale = (max_bytes / frame.nbytes) ** 0.5
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 def _is_file(source: str) -> bool:

@@ -33,7 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 
 SOURCE_RPICAM = "rpicam"
 PROGRAMS = ("rpicam-vid", "libcamera-vid")
-NO_FRAME_TIMEOUT = 10.0  # seconds without a picture before the camera counts as stalled
+NO_FRAME_TIMEOUT = 5.0  # seconds without a picture before the camera counts as stalled
 _PR_SET_PDEATHSIG = 1
 
 

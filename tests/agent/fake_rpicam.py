@@ -7,6 +7,7 @@ vtest.avi, scaled to W x H, in the codec asked for at the rate asked for, foreve
 - Every start appends "<pid> <arguments>" to $FAKE_RPICAM_LOG.
 - While the file $FAKE_RPICAM_FAIL exists, it writes that file's text to stderr and exits 1: at
   start (the camera cannot be opened) or while running (the camera failed).
+- While the file $FAKE_RPICAM_STALL exists, it writes nothing and stays (a camera that hangs).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> int:
         with open(log, "a") as f:
             f.write(f"{os.getpid()} {' '.join(sys.argv[1:])}\n")
     fail = Path(os.environ.get("FAKE_RPICAM_FAIL", "/nonexistent"))
+    stall = Path(os.environ.get("FAKE_RPICAM_STALL", "/nonexistent"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("[0:00:00.1] [1] INFO Camera camera_manager.cpp:330 libcamera v0.5.0", file=sys.stderr, flush=True)
 
@@ -56,6 +58,10 @@ def main() -> int:
         if fail.exists():
             print(fail.read_text().strip(), file=sys.stderr, flush=True)
             return 1
+        if stall.exists():
+            time.sleep(0.1)
+            due = time.monotonic()
+            continue
         ok, frame = cap.read()
         if not ok:
             cap.set(cv2.CAP_PROP_POS_FRAMES, 0)

@@ -8,11 +8,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from roiwatch_agent import protocol
 from roiwatch_agent.capture.redact import redact_source
 
 from .conftest import (
@@ -45,21 +47,41 @@ class FakeRpicam:
         exe.chmod(0o755)
         self.log = tmp_path / "rpicam-starts.log"
         self.fail_file = tmp_path / "rpicam-fail"
+        self.stall_file = tmp_path / "rpicam-stall"
         self.env = {
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "FAKE_RPICAM_LOG": str(self.log),
             "FAKE_RPICAM_FAIL": str(self.fail_file),
+            "FAKE_RPICAM_STALL": str(self.stall_file),
             "FAKE_RPICAM_VIDEO": str(video),
         }
 
     def starts(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
+    def kill_leftovers(self) -> None:
+        """After the test: no fake may outlive it, whatever the test found."""
+        for line in self.starts():
+            pid = int(line.split()[0])
+            if pid in rpicam_pids():
+                os.kill(pid, signal.SIGKILL)
+
     def fail(self, message: str | None) -> None:
         if message is None:
             self.fail_file.unlink(missing_ok=True)
         else:
             self.fail_file.write_text(message)
+
+    def stall(self, stalled: bool) -> None:
+        if stalled:
+            self.stall_file.touch()
+        else:
+            self.stall_file.unlink(missing_ok=True)
+
+
+def _state(message) -> tuple[str, int]:
+    status = protocol.parse_status(message.payload)
+    return status["state"], status["restarts"]
 
 
 def rpicam_pids() -> list[int]:
@@ -81,11 +103,28 @@ def capture_pids(agent) -> list[int]:
 
 
 @pytest.fixture
-def rpicam(tmp_path, vtest, monkeypatch) -> FakeRpicam:
-    fake = FakeRpicam(tmp_path, vtest)
-    for key, value in fake.env.items():
-        monkeypatch.setenv(key, value)  # the agents the test starts inherit it
-    return fake
+def install_rpicam(tmp_path, vtest, monkeypatch, start_agent) -> Iterator[Callable[[str], FakeRpicam]]:
+    """Put a fake first on PATH, under the name given; the agents the test starts inherit it.
+
+    (After start_agent: its agents are stopped before the leftovers are looked for.)
+    """
+    fakes: list[FakeRpicam] = []
+
+    def install(name: str) -> FakeRpicam:
+        fake = FakeRpicam(tmp_path, vtest, name)
+        for key, value in fake.env.items():
+            monkeypatch.setenv(key, value)
+        fakes.append(fake)
+        return fake
+
+    yield install
+    for fake in fakes:
+        fake.kill_leftovers()
+
+
+@pytest.fixture
+def rpicam(install_rpicam) -> FakeRpicam:
+    return install_rpicam("rpicam-vid")
 
 
 def _start(recorder, start_agent, source, *extra, rois=None, role="smart", revision=1):
@@ -120,11 +159,18 @@ def test_kill9_of_detection_keeps_the_camera_and_agent_kill_releases_it(recorder
     # The new process reports "running" on the first frame it analysed.
     running = recorder.wait_status(CAM, state="running", after=t0, timeout=10)
     assert running["restarts"] == 1
-    first = recorder.wait_for(TOPICS.status(CAM), lambda m: b'"running"' in m.payload, after=t0)
+    first = recorder.wait_for(TOPICS.status(CAM), lambda m: _state(m) == ("running", 1), after=t0)
     assert first.at - t0 < 2.0, f"frames analysed again {first.at - t0:.2f} s after kill -9"
     assert len(rpicam.starts()) == 1
     assert len(rpicam_pids()) == 1
-    # The agent killed by SIGKILL (the OOM killer): its capture and the camera go with it.
+    # Frames reach it through the capture's shared memory (no copy through a pipe).
+    [new] = agent.detector_pids()
+    segment = f"/dev/shm/roiwatch-{CAM}-{agent.proc.pid}-"
+    assert segment in Path(f"/proc/{new}/maps").read_text()
+    # The agent killed by SIGKILL (the OOM killer): its capture and the camera go with it, also
+    # a camera that hangs (it gets no SIGPIPE from writing to the dead capture).
+    rpicam.stall(True)
+    time.sleep(0.3)
     children = capture_pids(agent)
     agent.proc.kill()
     assert wait_until(lambda: rpicam_pids() == [] and not any(pid_alive(p) for p in children), timeout=10)
@@ -140,9 +186,18 @@ def test_rpicam_exit_is_reported_and_capture_comes_back(recorder, start_agent, r
     assert "rpicam-vid exited with code 1: ERROR: *** camera frontend has timed out! ***" in status["error"]
     t1 = time.monotonic()
     rpicam.fail(None)
-    status = recorder.wait_status(CAM, state="running", error=None, after=t1, timeout=20)
+    recorder.wait_status(CAM, state="running", error=None, after=t1, timeout=20)
+    # A camera that hangs: reported after 5 s without a frame, then started again.
+    t2 = time.monotonic()
+    rpicam.stall(True)
+    status = recorder.wait_status(CAM, state="error", after=t2, timeout=15)
+    assert status["error"] == "no frame for 5 s", status
+    assert time.monotonic() - t2 >= 4.5
+    t3 = time.monotonic()
+    rpicam.stall(False)
+    recorder.wait_status(CAM, state="running", error=None, after=t3, timeout=20)
     assert agent.detector_pids() == [detector], "the detection process was restarted"
-    assert len(rpicam.starts()) >= 2
+    assert len(rpicam.starts()) >= 3
     assert len(rpicam_pids()) == 1
 
 
@@ -153,10 +208,8 @@ def test_missing_rpicam_is_a_clear_error(recorder, start_agent, tmp_path, monkey
     assert status["error"] == "rpicam-vid or libcamera-vid not found: install rpicam-apps"
 
 
-def test_dumb_rpicam_forwards_the_cameras_jpegs(recorder, start_agent, tmp_path, vtest, monkeypatch):
-    fake = FakeRpicam(tmp_path, vtest, name="libcamera-vid")  # older releases' name
-    for key, value in fake.env.items():
-        monkeypatch.setenv(key, value)
+def test_dumb_rpicam_forwards_the_cameras_jpegs(recorder, start_agent, install_rpicam):
+    fake = install_rpicam("libcamera-vid")  # older releases' name
     recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY)], kind="dumb", fps=4))
     agent = start_agent("dumb", "--camera", CAM, "--source", "rpicam", "--width", "320", "--framerate", "10")
     frame = recorder.wait_for(TOPICS.frame(CAM), timeout=30)
@@ -303,3 +356,43 @@ def test_redact_source():
     assert redact_source("rtsp://cam.local/live") == "rtsp://cam.local/live"
     assert redact_source("/dev/video0") == "/dev/video0"
     assert redact_source("rpicam") == "rpicam"
+
+
+def test_handover_hands_the_newest_frame_once_and_reports_errors():
+    import numpy as np
+
+    from roiwatch_agent.capture.handover import FrameReader, FrameWriter, create_segment
+    from roiwatch_agent.capture.process import _fit
+
+    shm, handle = create_segment(f"roiwatch-test-{os.getpid()}")
+    errors: list[str | None] = []
+    writer = FrameWriter(handle)
+    reader = FrameReader(handle, 5.0, errors.append)
+    try:
+        assert reader.read() is None
+        for i in range(1, 5):  # more frames than slots
+            writer.write(float(i), np.full((48, 64, 3), i, np.uint8))
+        seq, ts, frame = reader.read()
+        assert (seq, ts, int(frame[0, 0, 0])) == (4, 4.0, 4)
+        writer.beat()
+        got: list[float] = []
+
+        def should_stop() -> bool:
+            if got == [4.0] and errors == []:
+                writer.set_error("camera gone")
+            if errors == ["camera gone"] and got == [4.0]:
+                writer.write(5.0, np.full((48, 64, 3), 5, np.uint8))
+            return len(got) == 2
+
+        for ts, _frame in reader.frames(should_stop):
+            got.append(ts)
+        assert got == [4.0, 5.0]  # each frame once, the newest
+        assert errors == ["camera gone", None]  # reported, and cleared by the next frame
+        # A 4K picture is scaled down to fit a slot, with its aspect.
+        big = _fit(np.zeros((2160, 3840, 3), np.uint8), handle.slot_bytes)
+        assert big.nbytes <= handle.slot_bytes and abs(big.shape[1] / big.shape[0] - 16 / 9) < 0.01
+    finally:
+        reader.close()
+        writer.close()
+        shm.close()
+        shm.unlink()
