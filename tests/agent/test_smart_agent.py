@@ -257,7 +257,7 @@ def test_detector_does_not_outlive_a_killed_agent(recorder, start_agent, vtest):
     assert wait_until(lambda: not pid_alive(pid), timeout=10)
 
 
-def test_a_burst_of_revisions_restarts_detection_once(recorder, start_agent, vtest):
+def test_a_burst_of_revisions_restarts_detection_once(broker, recorder, start_agent, vtest):
     agent = _running_agent(recorder, start_agent, vtest, "--loop")
     t0 = time.monotonic()
     # Quick edits in HA: five revisions in a row, sent back to back as HA's MQTT client would.
@@ -278,4 +278,12 @@ def test_a_burst_of_revisions_restarts_detection_once(recorder, start_agent, vte
     # The agent acts on the first message at once, so revision 2 or 3 starts alone; the rest
     # cost one restart together (2 starts measured every time; one per revision would be 5).
     assert started[-1] == 6 and len(started) <= 3, started
-    assert len(agent.detector_pids()) == 1
+    # Never two processes publishing at once: no status of an older revision after a newer one.
+    revisions = [
+        protocol.parse_status(m.payload)["revision"] for m in recorder.on_topic(TOPICS.status(CAM), t0)
+    ]
+    assert revisions == sorted(revisions), revisions
+    # Every detection process of a camera connects under one client id: had two been connected
+    # at once, the broker would have closed the older connection.
+    assert "already connected, closing old connection" not in broker.log.read_text()
+    assert wait_until(lambda: len(agent.detector_pids()) == 1)
