@@ -19,6 +19,7 @@ import pytest
 from roiwatch_agent import protocol
 from roiwatch_agent.detection.person_model import load_person_detector
 from roiwatch_agent.detection.pipeline import HeldState, Pipeline
+from tests.scene import read_street
 
 from .conftest import FEET, ROOFTOPS, TOPICS, WALKWAY, make_config, pid_alive, roi, wait_until
 
@@ -35,13 +36,19 @@ def _revision(recorder, camera, revision, rois, kind="smart"):
     recorder.wait_status(camera, state="running", revision=revision, after=t, timeout=30)
 
 
-def test_a_region_with_people_never_flaps_across_revisions_and_a_kill(recorder, start_agent, vtest):
-    """People walk the walkway all the time: other regions come and go, the detector is killed."""
+def _people_on_the_walkway(recorder, start_agent, vtest):
+    """A smart agent on vtest.avi (looped) whose walkway region has turned ON."""
     # off_delay 5: longer than the person model's own misses on vtest.avi, so an OFF is a restart's.
     walk = roi("walk", WALKWAY, off_delay=5)
     recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [walk]))
     agent = start_agent("smart", "--camera", CAM, "--source", str(vtest), "--loop")
     recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
+    return agent, walk
+
+
+def test_a_region_with_people_never_flaps_across_revisions_and_a_kill(recorder, start_agent, vtest):
+    """People walk the walkway all the time: other regions come and go, the detector is killed."""
+    agent, walk = _people_on_the_walkway(recorder, start_agent, vtest)
     on_at = time.monotonic()
 
     _revision(recorder, CAM, 2, [walk, roi("roof", ROOFTOPS)])  # a region added
@@ -62,10 +69,7 @@ def test_a_region_with_people_never_flaps_across_revisions_and_a_kill(recorder, 
 
 
 def test_a_real_stop_clears_the_regions(recorder, start_agent, vtest):
-    walk = roi("walk", WALKWAY, off_delay=5)
-    recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [walk]))
-    agent = start_agent("smart", "--camera", CAM, "--source", str(vtest), "--loop")
-    recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
+    agent, _ = _people_on_the_walkway(recorder, start_agent, vtest)
 
     t0 = time.monotonic()
     recorder.publish(TOPICS.armed(CAM), "OFF")
@@ -88,15 +92,7 @@ def test_a_real_stop_clears_the_regions(recorder, start_agent, vtest):
 @pytest.fixture(scope="module")
 def street(vtest):
     """(empty street, a still frame with people standing in it) of vtest.avi, as JPEGs."""
-    cap = cv2.VideoCapture(str(vtest))
-    frames = []
-    while len(frames) < 400:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    empty = np.median(np.stack(frames[::10]), axis=0).astype(np.uint8)
+    _, frames, empty = read_street(vtest)
     return [cv2.imencode(".jpg", f)[1].tobytes() for f in (empty, frames[130])]
 
 
