@@ -89,6 +89,19 @@ def test_a_real_stop_clears_the_regions(recorder, start_agent, vtest):
     assert wait_until(lambda: agent.detector_pids() == [])
 
 
+def test_a_real_stop_clears_the_regions_of_a_hung_process(recorder, start_agent, vtest):
+    """A process that cannot answer (SIGSTOP) is killed; the agent clears its regions for it."""
+    agent, _ = _people_on_the_walkway(recorder, start_agent, vtest)
+    [pid] = agent.detector_pids()
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    recorder.publish(TOPICS.armed(CAM), "OFF")
+    recorder.wait_status(CAM, state="stopped", after=t0, timeout=15)
+    assert not pid_alive(pid)
+    assert _texts(recorder, TOPICS.roi(CAM, "walk"), after=t0) == ["OFF"]
+    assert _texts(recorder, TOPICS.detected(CAM), after=t0) == ["OFF"]
+
+
 @pytest.fixture(scope="module")
 def street(vtest):
     """(empty street, a still frame with people standing in it) of vtest.avi, as JPEGs."""
