@@ -7,15 +7,18 @@ never waits there on a process: the supervisor moves stops and starts on in tick
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from .. import protocol
-from ..detection.process import DetectionSettings, DetectorSpec
+from ..detection.process import WILL_DELAY, DetectionSettings, DetectorSpec
 from .config_store import ConfigStore
 from .supervisor import Supervisor
 
 _LOGGER = logging.getLogger(__name__)
+
+WILL_MARGIN = 2.0  # seconds
 
 Publish = Callable[[str, bytes | str, int, bool], None]
 
@@ -144,6 +147,13 @@ class CameraController:
         self.supervisor.tick()
         if self._stopped_due and self.supervisor.idle:
             self._stopped_due = False
+            self._publish_stopped()
+        died = self.supervisor.unclean_exit_at
+        # A killed process's last will ("offline") has just reached HA (brokers time it to the
+        # second): detection stopped on purpose, so say so again.
+        quiet = self.supervisor.idle and not self.supervisor.wanted
+        if died is not None and quiet and time.monotonic() >= died + WILL_DELAY + WILL_MARGIN:
+            self.supervisor.unclean_exit_at = None
             self._publish_stopped()
 
     @property

@@ -137,6 +137,9 @@ class Supervisor:
         self._failures = 0
         self._restart_at: float | None = None
         self._crash_error: str | None = None
+        # When the last process ended without disconnecting (killed, crashed) and none took
+        # over since: its last will reaches HA WILL_DELAY later (see CameraController.tick).
+        self.unclean_exit_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -221,6 +224,7 @@ class Supervisor:
     def _go(self, running: _Running) -> None:
         ids = {roi["id"] for roi in running.spec.config["rois"]}
         running.go({roi_id: state for roi_id, state in self.held.items() if roi_id in ids})
+        self.unclean_exit_at = None
 
     def _finish_stop(self, now: float) -> None:
         stopping = self._stopping
@@ -238,6 +242,8 @@ class Supervisor:
             return
         stopping.close()
         self._stopping = None
+        if stopping.stage > 0 or stopping.proc.exitcode != 0:
+            self.unclean_exit_at = now
         _LOGGER.info("Camera %s: detection process %s stopped", self.camera_id, stopping.proc.pid)
         if self._clear:
             if stopping.cleared:
@@ -273,6 +279,8 @@ class Supervisor:
     def _crashed(self, running: _Running, now: float) -> None:
         running.close()
         self._running = None
+        if running.live:
+            self.unclean_exit_at = now
         lived = now - running.started
         if lived >= HEALTHY_AFTER:
             self._failures = 0

@@ -100,6 +100,10 @@ def test_a_real_stop_clears_the_regions_of_a_hung_process(recorder, start_agent,
     assert not pid_alive(pid)
     assert _texts(recorder, TOPICS.roi(CAM, "walk"), after=t0) == ["OFF"]
     assert _texts(recorder, TOPICS.detected(CAM), after=t0) == ["OFF"]
+    # The broker publishes the killed process's will (offline) WILL_DELAY later; the agent,
+    # which stopped detection on purpose, says "stopped" again right after it.
+    will = recorder.wait_for(TOPICS.status(CAM), lambda m: b"offline" in m.payload, after=t0, timeout=20)
+    recorder.wait_status(CAM, state="stopped", after=will.at, timeout=5)
 
 
 @pytest.fixture(scope="module")
