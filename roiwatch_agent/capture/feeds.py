@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from http.client import HTTPResponse
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -191,15 +192,15 @@ class HttpFeed:
             token = f"{parts.username}:{parts.password or ''}".encode()
             self._basic = "Basic " + base64.b64encode(token).decode()
         self.opener = urllib.request.build_opener(*handlers)
-        self.response: object | None = None
+        self.response: HTTPResponse | None = None
         self.fallback: OpenCvFeed | None = None
 
-    def _get(self) -> tuple[str, object]:
+    def _get(self) -> tuple[str, HTTPResponse]:
         request = urllib.request.Request(self.bare)  # noqa: S310 (open_feed: http(s) only)
         if self._basic:
             request.add_header("Authorization", self._basic)
         try:
-            response = self.opener.open(request, timeout=HTTP_TIMEOUT)
+            response: HTTPResponse = self.opener.open(request, timeout=HTTP_TIMEOUT)
         except urllib.error.HTTPError as err:
             raise SourceError(f"{redact_source(self.url)} answered HTTP {err.code} {err.reason}") from None
         except (urllib.error.URLError, OSError) as err:
@@ -215,27 +216,27 @@ class HttpFeed:
         elif kind == "image/jpeg":
             yield from self._snapshots(response, pace)
         else:
-            response.close()  # type: ignore[attr-defined]
+            response.close()
             self.fallback = OpenCvFeed(self.url)
             yield from self.fallback.frames(pace)
 
-    def _stream(self, response: object) -> Iterator[bytes]:
+    def _stream(self, response: HTTPResponse) -> Iterator[bytes]:
         try:
-            yield from split_jpegs(response, protocol.MAX_PICTURE_BYTES)  # type: ignore[arg-type]
+            yield from split_jpegs(response, protocol.MAX_PICTURE_BYTES)
         except TimeoutError:
             raise SourceError(f"no frame for {HTTP_TIMEOUT:g} s from {redact_source(self.url)}") from None
         except OSError as err:
             raise SourceError(scrub(f"{redact_source(self.url)}: {err}", self.url)) from None
         raise SourceError(f"{redact_source(self.url)} ended the stream")
 
-    def _snapshots(self, response: object, pace: Pace) -> Frames:
+    def _snapshots(self, response: HTTPResponse, pace: Pace) -> Frames:
         while True:
             try:
-                jpeg = response.read(protocol.MAX_PICTURE_BYTES + 1)  # type: ignore[attr-defined]
+                jpeg = response.read(protocol.MAX_PICTURE_BYTES + 1)
             except OSError as err:
                 raise SourceError(scrub(f"{redact_source(self.url)}: {err}", self.url)) from None
             finally:
-                response.close()  # type: ignore[attr-defined]
+                response.close()
             now = time.monotonic()
             frame = decode(jpeg) if len(jpeg) <= protocol.MAX_PICTURE_BYTES else None
             if frame is None:
@@ -245,11 +246,11 @@ class HttpFeed:
             time.sleep(max(0.0, pace.next_due - time.monotonic()))  # ask again when due
             kind, response = self._get()
             if kind != "image/jpeg":
-                response.close()  # type: ignore[attr-defined]
+                response.close()
                 raise SourceError(f"{redact_source(self.url)} answered {kind}, not a JPEG")
 
     def close(self) -> None:
         if self.response is not None:
-            self.response.close()  # type: ignore[attr-defined]
+            self.response.close()
         if self.fallback is not None:
             self.fallback.close()

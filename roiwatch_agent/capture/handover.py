@@ -201,11 +201,9 @@ class FrameReader(_Segment):
 
     def __init__(self, handle: CaptureHandle, fps: float, on_error: Callable[[str | None], None]) -> None:
         super().__init__(handle, attach(handle))
-        self.fps = fps
         self.on_error = on_error
         struct.pack_into("<d", self.buf, _OFF_WANT, fps)  # the capture hands over this many a second
         self.seen = 0
-        self.latest_jpeg: bytes | None = None  # as MqttPictureSource has; frames here are pixels
 
     def read(self) -> tuple[int, float, np.ndarray] | None:
         """The newest frame as (seq, timestamp, a private copy), or None if no complete one."""

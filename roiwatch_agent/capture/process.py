@@ -25,7 +25,7 @@ import numpy as np
 from .errors import SourceError
 from .handover import CaptureHandle, FrameWriter, create_segment
 from .redact import redact_source
-from .rpicam import SOURCE_RPICAM, RpicamOptions, die_with_parent, set_process_name
+from .rpicam import RpicamOptions, die_with_parent, set_process_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ def run(spec: CaptureSpec, handle: CaptureHandle, parent: int) -> None:
         level=spec.log_level,
         format=f"%(asctime)s %(levelname)s [capture {spec.camera_id}] %(name)s: %(message)s",
     )
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # FFmpeg's chatter may name the URL
+    # OpenCV's and FFmpeg's own messages may name the URL, password included: quiet but at DEBUG.
+    debug = spec.log_level <= logging.DEBUG
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "INFO" if debug else "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "32" if debug else "-8")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the agent decides when we stop
     stopping = threading.Event()
 
@@ -98,7 +101,7 @@ def _beat(writer: FrameWriter, stopping: threading.Event) -> None:
 
 
 def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) -> None:
-    from .feeds import Pace, open_feed  # OpenCV is imported here, in this process only
+    from .feeds import FileFeed, Pace, open_feed  # OpenCV is imported here, in this process only
 
     pace = Pace(lambda: writer.want_fps or DEFAULT_FPS)
     delay = RETRY_FIRST
@@ -126,7 +129,7 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
             _LOGGER.exception("Capture from %s failed", spec.label)
             writer.set_error(f"capture failed: {err}")
         else:
-            if not spec.loop and spec.source != SOURCE_RPICAM and frames and _is_file(spec.source):
+            if isinstance(feed, FileFeed) and frames:  # not looped: only a file ends
                 _LOGGER.info("Video file %s ended", spec.label)
                 writer.set_ended(True)
                 stopping.wait()
@@ -149,10 +152,6 @@ def _fit(frame: np.ndarray, max_bytes: int) -> np.ndarray:
     scale = (max_bytes / frame.nbytes) ** 0.5
     h, w = frame.shape[:2]
     return cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
-
-
-def _is_file(source: str) -> bool:
-    return os.path.isfile(source)
 
 
 class Capture:

@@ -171,9 +171,10 @@ class DetectionProcess:
 
     ``control`` is a duplex pipe to the supervisor. In: ``("go", held)``, ``("stop", clear)``
     (``clear``: a real stop, publish every region OFF; else a replacement, leave the states as
-    they are for the next process) and ``("error", msg)``. Out: ``("held", states)`` before each region change
-    is published and every HELD_EVERY while a region is ON, so the supervisor can hand the
-    states on even after a SIGKILL; ``("cleared",)`` once a real stop published its OFFs.
+    they are for the next process) and ``("error", msg)``. Out: ``("ready",)``, ``("held",
+    states)`` before each region change is published and every HELD_EVERY while a region is ON
+    (so the supervisor can hand the states on even after a SIGKILL), ``("crashed", error)``,
+    and ``("cleared",)`` once a real stop published its OFFs.
     """
 
     def __init__(self, spec: DetectorSpec, control: Connection) -> None:
@@ -377,7 +378,7 @@ class DetectionProcess:
         if self.pictures is not None:
             return self.pictures
         if self.spec.settings.capture is None:
-            raise SourceError("no frame source: neither a capture process nor MQTT pictures")
+            raise RuntimeError("no frame source: neither a capture process nor MQTT pictures")
         return FrameReader(self.spec.settings.capture, float(self.spec.config["fps"]), self._on_capture)
 
     def _detect(self) -> None:
