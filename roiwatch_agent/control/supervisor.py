@@ -222,8 +222,7 @@ class Supervisor:
         )
 
     def _go(self, running: _Running) -> None:
-        ids = {roi["id"] for roi in running.spec.config["rois"]}
-        running.go({roi_id: state for roi_id, state in self.held.items() if roi_id in ids})
+        running.go(self.held)  # removed regions too: the new process clears their topics
         self.unclean_exit_at = None
 
     def _finish_stop(self, now: float) -> None:

@@ -87,15 +87,20 @@ class _Reporter:
         self.topics = protocol.Topics(spec.settings.base_topic)
         self.lock = threading.Lock()
         self.roi_on = {roi["id"]: False for roi in spec.config["rois"]}
+        self._removed: list[str] = []
         self.state = protocol.STATE_STARTING
         self.error = spec.error
         self.fps: float | None = None
         self._sent: deque[mqtt.MQTTMessageInfo] = deque(maxlen=64)
 
     def hold(self, held: dict[str, HeldState]) -> None:
-        """Start from the states the previous process had (before connecting)."""
+        """Start from the states the previous process had (before connecting).
+
+        The regions it had that this config removed get their retained topics cleared.
+        """
         for roi_id in self.roi_on:
             self.roi_on[roi_id] = roi_id in held and held[roi_id].on
+        self._removed = [roi_id for roi_id in held if roi_id not in self.roi_on]
 
     def _pub(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
         self._sent.append(self.client.publish(topic, payload, qos=qos, retain=True))
@@ -129,6 +134,9 @@ class _Reporter:
             self._pub(self.topics.status(cam), self._status())
             for roi_id, on in self.roi_on.items():
                 self._pub(self.topics.roi(cam, roi_id), protocol.on_off(on))
+            for roi_id in self._removed:
+                self._pub(self.topics.roi(cam, roi_id), b"")
+            self._removed = []
             self._pub(self.topics.detected(cam), protocol.on_off(any(self.roi_on.values())))
 
     def set_status(self, state: str | None = None, *, error: Any = ..., fps: Any = ...) -> None:

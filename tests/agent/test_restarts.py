@@ -65,7 +65,8 @@ def test_a_region_with_people_never_flaps_across_revisions_and_a_kill(recorder, 
     assert "OFF" not in _texts(recorder, TOPICS.detected(CAM), after=on_at)
     states = {protocol.parse_status(m.payload)["state"] for m in recorder.on_topic(TOPICS.status(CAM), on_at)}
     assert states <= {"starting", "running"}, states  # never offline or error: HA keeps the sensors
-    assert recorder.on_topic(TOPICS.roi(CAM, "roof"))  # the other region was reported
+    # The other region was reported, and its retained topic cleared once it was removed.
+    assert [m.payload for m in recorder.on_topic(TOPICS.roi(CAM, "roof"))][-1] == b""
 
 
 def test_a_real_stop_clears_the_regions(recorder, start_agent, vtest):
