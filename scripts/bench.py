@@ -722,6 +722,25 @@ def _rss_kb(pid: int) -> tuple[int, int]:
     return fields["Rss"], fields["Private_Clean"] + fields["Private_Dirty"]
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cpu_share(pid: int, seconds: float) -> float:
+    """The share of one core the process used over the next ``seconds``."""
+
+    def ticks() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    t0, c0 = time.monotonic(), ticks()
+    time.sleep(seconds)
+    return (ticks() - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+
+
 def bench_capture(seconds: float) -> None:
     print("\n[capture] frame hand-over through shared memory; smart agent memory on the camera module")
     read_s, frames = _read_cost(VIDEO, None)
@@ -756,7 +775,7 @@ def bench_capture(seconds: float) -> None:
         parts = []
         for pid in [agent.pid, *_descendants(agent.pid)]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            comm = _comm(pid)
             if comm == "rpicam-vid":
                 continue
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -773,6 +792,12 @@ def bench_capture(seconds: float) -> None:
             rss, private = _rss_kb(pid)
             parts.append(f"{role} {rss / 1024:.0f} ({private / 1024:.0f})")
         line("smart agent, rpicam 1280x720: MB resident (private) per process", ", ".join(parts))
+        [capture] = [p for p in _descendants(agent.pid) if _comm(p) == "roiwatch-cap"]
+        armed = _cpu_share(capture, seconds / 2)
+        watcher.client.publish("roiwatch/bench/armed", "OFF", qos=1, retain=True)
+        time.sleep(3)  # the detection process is gone; the capture notices after 2 s
+        disarmed = _cpu_share(capture, seconds / 2)
+        line("capture process CPU, armed (5 fps decoded) / disarmed", f"{armed:.1%} / {disarmed:.1%}")
     finally:
         agent.terminate()
         agent.wait(15)

@@ -278,7 +278,7 @@ def smoke_armhf(root: Path, broker: Mosquitto, watcher: Watcher, log: Path) -> f
         die(f"armhf: roiwatch-agent smart without OpenCV said: {said!r}")
     say(f"armhf: smart without OpenCV says: {said.strip()}")
     # The camera module, as rpicam-vid sends it: MJPEG on its stdout, 5 pictures a second.
-    fake = root / "usr/local/bin/rpicam-vid"
+    fake = root / "usr/bin/rpicam-vid"  # where Raspberry Pi OS has it
     fake.write_text("#!/bin/sh\n# a stand-in for the camera module (the smoke test's)\n"
                     "while :; do for f in /root/frames/*.jpg; do cat \"$f\"; sleep 0.2; done; done\n")
     fake.chmod(0o755)

@@ -31,10 +31,12 @@ HTTP_TIMEOUT = 10.0  # seconds to connect, and between two pictures of a stream
 
 
 class Pace:
-    """Which frames to hand over: at most ``fps()`` a second (the rate the reader asks for)."""
+    """Which frames to hand over: at most ``fps()`` a second (the rate the reader asks for), and
+    none while ``active()`` says nobody reads (the source is still drained, not decoded)."""
 
-    def __init__(self, fps: Callable[[], float]) -> None:
+    def __init__(self, fps: Callable[[], float], active: Callable[[], bool] = lambda: True) -> None:
         self.fps = fps
+        self.active = active
         self.last = float("-inf")
 
     @property
@@ -43,6 +45,8 @@ class Pace:
 
     def want(self, ts: float) -> bool:
         if ts < self.next_due and ts >= self.last:  # (a file looped by a restart: take it)
+            return False
+        if not self.active():
             return False
         self.last = ts
         return True

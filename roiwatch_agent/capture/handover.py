@@ -54,9 +54,12 @@ _OFF_ERRSEQ = 32
 _OFF_ENDED = 40
 _OFF_ERRLEN = 44
 _OFF_ERRTEXT = 48
-assert _HEADER.size <= HEADER_BYTES
+_OFF_READER = 504  # the reader's heartbeat, after the error text
+assert _HEADER.size <= _OFF_READER and _OFF_READER + 8 <= HEADER_BYTES
 
 STALE_AFTER = 5.0  # seconds without a capture heartbeat: the capture process is not working
+READER_GONE = 2.0  # seconds without a reader heartbeat: nobody is detecting (disarmed, restarting)
+READER_BEAT = 0.5
 POLL = 0.005  # seconds between looks for a newer frame
 
 
@@ -137,6 +140,11 @@ class _Segment:
     def ended(self) -> bool:
         return bool(struct.unpack_from("<I", self.buf, _OFF_ENDED)[0])
 
+    @property
+    def reader_active(self) -> bool:
+        """A detection process read lately: frames are worth decoding and handing over."""
+        return time.monotonic() - self._f64(_OFF_READER) < READER_GONE
+
     def error(self) -> tuple[int, str]:
         seq = self._u64(_OFF_ERRSEQ)
         length = struct.unpack_from("<I", self.buf, _OFF_ERRLEN)[0]
@@ -204,6 +212,12 @@ class FrameReader(_Segment):
         self.on_error = on_error
         struct.pack_into("<d", self.buf, _OFF_WANT, fps)  # the capture hands over this many a second
         self.seen = 0
+        self._beat_at = 0.0
+        self._beat()
+
+    def _beat(self) -> None:
+        self._beat_at = time.monotonic()
+        struct.pack_into("<d", self.buf, _OFF_READER, self._beat_at)
 
     def read(self) -> tuple[int, float, np.ndarray] | None:
         """The newest frame as (seq, timestamp, a private copy), or None if no complete one."""
@@ -230,6 +244,8 @@ class FrameReader(_Segment):
         err_seq = -1
         started = time.monotonic()  # a capture process that is still starting is not stale
         while not should_stop():
+            if time.monotonic() - self._beat_at >= READER_BEAT:
+                self._beat()
             got = self.read() if self.latest != self.seen else None
             if got is not None and got[0] != self.seen:
                 self.seen, ts, frame = got

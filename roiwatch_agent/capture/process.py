@@ -103,7 +103,8 @@ def _beat(writer: FrameWriter, stopping: threading.Event) -> None:
 def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) -> None:
     from .feeds import FileFeed, Pace, open_feed  # OpenCV is imported here, in this process only
 
-    pace = Pace(lambda: writer.want_fps or DEFAULT_FPS)
+    # While no detection process reads (disarmed, or between two), frames are drained, not decoded.
+    pace = Pace(lambda: writer.want_fps or DEFAULT_FPS, lambda: writer.reader_active)
     delay = RETRY_FIRST
     while not stopping.is_set():
         last = writer.last_timestamp()
@@ -129,7 +130,7 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
             _LOGGER.exception("Capture from %s failed", spec.label)
             writer.set_error(f"capture failed: {err}")
         else:
-            if isinstance(feed, FileFeed) and frames:  # not looped: only a file ends
+            if isinstance(feed, FileFeed):  # not looped: only a file ends
                 _LOGGER.info("Video file %s ended", spec.label)
                 writer.set_ended(True)
                 stopping.wait()
