@@ -91,7 +91,8 @@ def make_client(
 
     MQTT 3.1.1, or MQTT 5 with ``will_delay``: the broker then holds the will that many seconds
     and drops it if a client of the same id connects meanwhile (a restarted detection process),
-    so a restart never shows. A broker without MQTT 5 publishes it at once, as 3.1.1 does.
+    so a restart never shows. That client needs a broker that speaks MQTT 5 (Mosquitto 1.6 and
+    later, so every Home Assistant Mosquitto add-on, EMQX, HiveMQ).
     """
     if will_delay:
         client = mqtt.Client(
