@@ -417,6 +417,9 @@ class DetectionProcess:
         """One frame: detection, what changed to the supervisor and then to the broker, status."""
         assert self.pipeline is not None
         reporter = self.reporter
+        if reporter.state != protocol.STATE_RUNNING:  # frames come (again): say so at once
+            error = reporter.error if reporter.state != protocol.STATE_ERROR else None
+            reporter.set_status(protocol.STATE_RUNNING, error=error)
         # A reference only (no copy, no encode): the preview thread encodes when someone asks.
         self.preview.offer(frame, jpeg)
         result = self.pipeline.process(frame, ts)
@@ -432,13 +435,8 @@ class DetectionProcess:
         self._frames += 1
         if self._last_frame_at is None:
             _LOGGER.debug("revision %s: first frame analysed at monotonic %.3f", self.spec.revision, now)
-            error = reporter.error if reporter.state != protocol.STATE_ERROR else None
-            reporter.set_status(protocol.STATE_RUNNING, error=error)
             self._window_start = now
             self._frames = 0
-        elif reporter.state != protocol.STATE_RUNNING:
-            error = reporter.error if reporter.state != protocol.STATE_ERROR else None
-            reporter.set_status(protocol.STATE_RUNNING, error=error)
         elif now - self._window_start >= STATUS_EVERY:
             reporter.set_status(fps=self._frames / (now - self._window_start))
             self._frames = 0
