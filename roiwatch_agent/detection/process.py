@@ -22,7 +22,7 @@ from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, make_client
 from ..capture.handover import CaptureHandle, FrameReader
 from ..capture.sources import MqttPictureSource, SourceError
-from .pipeline import HeldState, Pipeline
+from .pipeline import MIN_CROP, HeldState, Pipeline
 from .preview import PreviewResponder
 
 _LOGGER = logging.getLogger(__name__)
@@ -367,9 +367,15 @@ class DetectionProcess:
     def _load_person(self) -> Any:
         if not any(r["detect"] == protocol.DETECT_PERSON for r in self.spec.config["rois"]):
             return None
+        import numpy as np
+
         from .person_model import load_person_detector
 
-        return load_person_detector(self.spec.settings.model_path)
+        person = load_person_detector(self.spec.settings.model_path)
+        # OpenCV's DNN sets its layers up on the first forward pass: do it now, on standby, not
+        # on the first frame.
+        person.detect(np.zeros((MIN_CROP, MIN_CROP, 3), np.uint8), 1.0)
+        return person
 
     def _on_capture(self, error: str | None) -> None:
         """The capture process reported a problem (camera, stream), or frames came back."""
