@@ -18,7 +18,7 @@ from .supervisor import Supervisor
 
 _LOGGER = logging.getLogger(__name__)
 
-WILL_MARGIN = 2.0  # seconds
+WILL_MARGIN = 5.0  # seconds: a busy broker may publish a delayed will a little late
 
 Publish = Callable[[str, bytes | str, int, bool], None]
 

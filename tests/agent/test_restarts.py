@@ -104,7 +104,7 @@ def test_a_real_stop_clears_the_regions_of_a_hung_process(recorder, start_agent,
     # The broker publishes the killed process's will (offline) WILL_DELAY later; the agent,
     # which stopped detection on purpose, says "stopped" again right after it.
     will = recorder.wait_for(TOPICS.status(CAM), lambda m: b"offline" in m.payload, after=t0, timeout=20)
-    recorder.wait_status(CAM, state="stopped", after=will.at, timeout=5)
+    recorder.wait_status(CAM, state="stopped", after=will.at, timeout=10)
 
 
 @pytest.fixture(scope="module")
