@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,14 +85,29 @@ def make_client(
     settings: BrokerSettings,
     client_id: str,
     will: tuple[str, bytes] | None = None,
+    will_delay: int = 0,
 ) -> mqtt.Client:
-    """A paho client (MQTT 3.1.1) set up for auth, TLS, last will and endless reconnects."""
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=True,
-        reconnect_on_failure=True,
-    )
+    """A paho client set up for auth, TLS, last will and endless reconnects.
+
+    MQTT 3.1.1, or MQTT 5 with ``will_delay``: the broker then holds the will that many seconds
+    and drops it if a client of the same id connects meanwhile (a restarted detection process),
+    so a restart never shows. That client needs a broker that speaks MQTT 5 (Mosquitto 1.6 and
+    later, so every Home Assistant Mosquitto add-on, EMQX, HiveMQ).
+    """
+    if will_delay:
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=True,
+        )
+    else:
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=True,
+            reconnect_on_failure=True,
+        )
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
@@ -98,7 +115,11 @@ def make_client(
         if settings.insecure:
             client.tls_insecure_set(True)
     if will:
-        client.will_set(will[0], will[1], qos=1, retain=True)
+        properties = None
+        if will_delay:
+            properties = Properties(PacketTypes.WILLMESSAGE)
+            properties.WillDelayInterval = will_delay
+        client.will_set(will[0], will[1], qos=1, retain=True, properties=properties)
     client.reconnect_delay_set(*RECONNECT_DELAY)
     # Large pictures must not be dropped on the floor by a tiny queue.
     client.max_queued_messages_set(1000)
@@ -135,7 +156,15 @@ def disconnect_gracefully(client: mqtt.Client, timeout: float = 2.0) -> None:
     client.loop_stop()
 
 
-def connect_async(client: mqtt.Client, settings: BrokerSettings) -> None:
-    """Start connecting in the background; paho's loop reconnects forever with backoff."""
-    client.connect_async(settings.host, settings.port, keepalive=KEEPALIVE)
+def connect_async(client: mqtt.Client, settings: BrokerSettings, will_delay: int = 0) -> None:
+    """Start connecting in the background; paho's loop reconnects forever with backoff.
+
+    ``will_delay``: as given to make_client; the session outlives the connection that long, or
+    the broker would publish the will when the session ends, at once.
+    """
+    properties = None
+    if will_delay:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = will_delay
+    client.connect_async(settings.host, settings.port, keepalive=KEEPALIVE, properties=properties)
     client.loop_start()

@@ -3,7 +3,8 @@
 Run through ``scripts/bench`` (which runs the setup first). Sections:
   pipeline  - decode floor, motion gate, whole pipeline (people video, still scene) vs the person
               model on every full frame and HOG on every full frame; missed ROI entries; latency
-  restart   - config change -> detection running the new revision (real agent, real mosquitto)
+  restart   - config change -> detection running the new revision, and the detection gap (last frame
+              analysed under the old revision -> first under the new); real agent, real mosquitto
   dumb      - the dumb agent's resident memory and CPU per frame vs a bare JPEG encode
   analyzer  - dumb cameras at 5 fps that one analyzer core keeps up with
   preview   - detection CPU per frame with no viewer / one viewer (2 requests a second) vs the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -208,14 +210,33 @@ class Watcher:
                     raise TimeoutError(f"revision {revision} not running: {self.status}")
 
 
+FIRST_FRAME = re.compile(r"revision (\d+): first frame analysed at monotonic ([\d.]+)")
+LAST_FRAME = re.compile(r"revision (\d+): last frame analysed at monotonic ([\d.]+)")
+
+
+def _percentiles(values: list[float]) -> str:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+    return f"{statistics.median(values) * 1e3:7.0f} ms median, {p95 * 1e3:.0f} ms p95"
+
+
 def bench_restart(rounds: int) -> None:
-    print(f"\n[restart] config change -> detection running the new revision ({rounds} rounds, real agent)")
+    """Config change -> running, and the detection gap: old revision's last frame -> new one's first.
+
+    Both frame times come from the detection processes' debug log (CLOCK_MONOTONIC is one clock
+    for every process of the machine).
+    """
+    print(f"\n[restart] config revision changes ({rounds} rounds, real agent, people in view)")
     broker = Mosquitto()
     broker.start()
     state = tempfile.mkdtemp()
     watcher = Watcher(broker.port)
     pub = watcher.client
-    pub.publish("roiwatch/bench/config", protocol.encode_config(config([walk_roi()])), qos=1, retain=True)
+    # Two regions: the one edited each round, and one with people on it all the time.
+    steady = {**walk_roi(off_delay=5.0), "id": "steady", "name": "Steady"}
+    pub.publish(
+        "roiwatch/bench/config", protocol.encode_config(config([steady, walk_roi()])), qos=1, retain=True
+    )
     agent = subprocess.Popen(
         [
             sys.executable,
@@ -232,23 +253,42 @@ def bench_restart(rounds: int) -> None:
             "--state-dir",
             state,
             "--log-level",
-            "WARNING",
+            "DEBUG",
         ],
         cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    first: dict[int, float] = {}
+    last: dict[int, float] = {}
+    frames = threading.Condition()
+
+    def read_log() -> None:
+        assert agent.stderr is not None
+        for text in agent.stderr:
+            for pattern, into in ((FIRST_FRAME, first), (LAST_FRAME, last)):
+                if m := pattern.search(text):
+                    with frames:
+                        into[int(m[1])] = float(m[2])
+                        frames.notify_all()
+
+    threading.Thread(target=read_log, daemon=True).start()
     try:
         watcher.wait_running(1, 60)
         times = []
         for rev in range(2, rounds + 2):
+            time.sleep(0.5)  # a few frames under each revision
             roi = walk_roi(off_delay=float(rev))
-            payload = protocol.encode_config(config([roi], revision=rev))
+            payload = protocol.encode_config(config([steady, roi], revision=rev))
             t = time.perf_counter()
             pub.publish("roiwatch/bench/config", payload, qos=1, retain=True)
             watcher.wait_running(rev)
             times.append(time.perf_counter() - t)
-        times.sort()
-        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-        line("restart time", f"{statistics.median(times) * 1e3:7.0f} ms median, {p95 * 1e3:.0f} ms p95")
+        with frames:
+            frames.wait_for(lambda: all(r in first and r - 1 in last for r in range(2, rounds + 2)), 10)
+        gaps = [first[r] - last[r - 1] for r in range(2, rounds + 2) if r in first and r - 1 in last]
+        line("config change -> status running with that revision", _percentiles(times))
+        line(f"detection gap, last frame old -> first frame new ({len(gaps)})", _percentiles(gaps))
         time.sleep(3)  # the last detector settles
         parts = []
         for pid in [agent.pid, *_descendants(agent.pid)]:

@@ -19,16 +19,7 @@ def write_scene(
 
     Returns the clip's length in seconds.
     """
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    empty = np.median(np.stack(frames[::10]), axis=0).astype(np.uint8)
+    fps, frames, empty = read_street(src)
     h, w = empty.shape[:2]
     clip = (
         [empty] * int(empty_s * fps)
@@ -40,3 +31,17 @@ def write_scene(
         writer.write(frame)
     writer.release()
     return len(clip) / fps
+
+
+def read_street(src: Path) -> tuple[float, list[np.ndarray], np.ndarray]:
+    """(frame rate, every frame, the empty street) of a video."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return fps, frames, np.median(np.stack(frames[::10]), axis=0).astype(np.uint8)

@@ -1,41 +1,28 @@
 """The control side of one camera: config and armed messages in, detection process in or out.
 
-Runs on the agent's main thread only (MQTT callbacks hand messages over through a queue), so
-stopping a process never blocks MQTT handling.
+Runs on the agent's main thread only (MQTT callbacks hand messages over through a queue), and
+never waits there on a process: the supervisor moves stops and starts on in tick().
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .. import protocol
-from ..broker import BrokerSettings
-from ..capture.handover import CaptureHandle
-from ..detection.process import DetectorSpec
+from ..detection.process import WILL_DELAY, DetectionSettings, DetectorSpec
 from .config_store import ConfigStore
 from .supervisor import Supervisor
 
 _LOGGER = logging.getLogger(__name__)
 
+WILL_MARGIN = 5.0  # seconds: a busy broker may publish a delayed will a little late
+
 Publish = Callable[[str, bytes | str, int, bool], None]
 
-
-@dataclass(frozen=True)
-class DetectionSettings:
-    """What every detection process of this agent shares."""
-
-    broker: BrokerSettings
-    base_topic: str
-    source: str | None
-    loop: bool
-    speed: float
-    model_path: str | None
-    version: str
-    log_level: int
-    capture: CaptureHandle | None = None  # smart: the capture process started once per agent run
+__all__ = ["CameraController", "DetectionSettings"]
 
 
 class CameraController:
@@ -53,11 +40,12 @@ class CameraController:
         self.store = store
         self.publish = publish
         self.topics = protocol.Topics(settings.base_topic)
-        self.supervisor = Supervisor(camera_id)
+        self.supervisor = Supervisor(camera_id, self._publish_off)
         self.config: dict[str, Any] | None = store.load(camera_id)
         self.armed = store.load_armed(camera_id)
         self.error: str | None = None
         self._changed = False  # inputs changed what detection should be; tick() applies it once
+        self._stopped_due = False  # say "stopped" once the process is gone (it may still publish)
         if self.config is not None:
             _LOGGER.info("Camera %s: using cached config revision %s", camera_id, self.config["revision"])
 
@@ -122,24 +110,10 @@ class CameraController:
 
     def _apply(self) -> None:
         if self.config is not None and self.armed:
-            self.supervisor.want(
-                DetectorSpec(
-                    config=self.config,
-                    broker=self.settings.broker,
-                    base_topic=self.settings.base_topic,
-                    source=self.settings.source,
-                    loop=self.settings.loop,
-                    speed=self.settings.speed,
-                    error=self.error,
-                    model_path=self.settings.model_path,
-                    version=self.settings.version,
-                    log_level=self.settings.log_level,
-                    capture=self.settings.capture,
-                )
-            )
+            self.supervisor.want(DetectorSpec(self.settings, self.config, error=self.error))
         else:
             self.supervisor.want(None)
-            self._publish_stopped()
+            self._stopped_due = True
 
     def _publish_stopped(self) -> None:
         status = protocol.build_status(
@@ -150,6 +124,12 @@ class CameraController:
             version=self.settings.version,
         )
         self.publish(self.topics.status(self.camera_id), status, 1, True)
+
+    def _publish_off(self, roi_ids: list[str]) -> None:
+        """A real stop whose process was killed before it cleared its regions: clear them here."""
+        for roi_id in roi_ids:
+            self.publish(self.topics.roi(self.camera_id, roi_id), protocol.OFF, 1, True)
+        self.publish(self.topics.detected(self.camera_id), protocol.OFF, 1, True)
 
     def resync(self) -> None:
         """After a (re)connect: a detector republishes by itself; with none wanted, say we stopped."""
@@ -165,7 +145,33 @@ class CameraController:
             self._changed = False
             self._apply()
         self.supervisor.tick()
+        if self._stopped_due and self.supervisor.idle:
+            self._stopped_due = False
+            self._publish_stopped()
+        died = self.supervisor.unclean_exit_at
+        # A killed process's last will ("offline") has just reached HA (brokers time it to the
+        # second): detection stopped on purpose, so say so again.
+        quiet = self.supervisor.idle and not self.supervisor.wanted
+        if died is not None and quiet and time.monotonic() >= died + WILL_DELAY + WILL_MARGIN:
+            self.supervisor.unclean_exit_at = None
+            self._publish_stopped()
+
+    @property
+    def busy(self) -> bool:
+        """tick() has something to move on soon."""
+        return self._changed or self._stopped_due or self.supervisor.busy
+
+    def release(self) -> None:
+        """Stop for good without waiting: tick() until ``idle``."""
+        self.supervisor.want(None)
+        self._stopped_due = True
+
+    @property
+    def idle(self) -> bool:
+        return not self._stopped_due and self.supervisor.idle
 
     def close(self) -> None:
+        """A real stop at agent shutdown; waits (briefly) for the process to end."""
         self.supervisor.close()
+        self._stopped_due = False
         self._publish_stopped()

@@ -34,6 +34,7 @@ class ControlLoop:
         self.store = store
         self.topics = protocol.Topics(settings.base_topic)
         self.controllers: dict[str, CameraController] = {}
+        self.releasing: list[CameraController] = []  # cameras let go of, until their process is gone
         self.inbox: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
         self.client = make_client(settings.broker, self.client_id(), will=self.will())
         self.client.on_connect = self._on_connect
@@ -96,14 +97,15 @@ class ControlLoop:
         return ctl
 
     def _waiting_messages(self) -> list[tuple[str, str, bytes]]:
-        """Every message waiting (after up to 0.1 s for the first).
+        """Every message waiting (after up to 0.1 s for the first; 0.02 s while a stop is under way).
 
         Controllers act on them together in tick(): a burst (retained config and armed at
         connect, quick edits in HA) costs one restart, not one each.
         """
         batch: list[tuple[str, str, bytes]] = []
+        busy = any(ctl.busy for ctl in [*self.controllers.values(), *self.releasing])
         try:
-            batch.append(self.inbox.get(timeout=0.1))
+            batch.append(self.inbox.get(timeout=0.02 if busy else 0.1))
             while True:
                 batch.append(self.inbox.get_nowait())
         except queue.Empty:
@@ -122,13 +124,17 @@ class ControlLoop:
                         self.dispatch(camera_id, leaf, payload)
                 if stop.is_set():
                     break  # a signal to the process group also stops the children: no restarts
-                for ctl in list(self.controllers.values()):
+                for ctl in [*self.controllers.values(), *self.releasing]:
                     ctl.tick()
+                self.releasing = [ctl for ctl in self.releasing if not ctl.idle]
         finally:
             self.close()
 
     def close(self) -> None:
-        for ctl in self.controllers.values():
+        every = [*self.controllers.values(), *self.releasing]
+        for ctl in every:  # all stops at once, then wait for them together
+            ctl.release()
+        for ctl in every:
             ctl.close()
         self.on_closing()
         disconnect_gracefully(self.client)
@@ -222,7 +228,8 @@ class AnalyzerLoop(ControlLoop):
             ctl = self.controllers.pop(camera_id, None)
             if ctl is not None:
                 _LOGGER.info("Camera %s is not a dumb camera any more; releasing it", camera_id)
-                ctl.close()
+                ctl.release()
+                self.releasing.append(ctl)
             return
         if not payload and camera_id not in self.controllers:
             return

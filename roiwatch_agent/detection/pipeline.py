@@ -6,7 +6,7 @@ Pure computation (no MQTT, no processes), so tests and the benchmark drive it di
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -36,6 +36,14 @@ class RoiState:
     boxes: list[Box] = field(default_factory=list)
 
 
+class HeldState(NamedTuple):
+    """What one region's state is handed on as, from one detection process to the next."""
+
+    on: bool
+    last_seen: float
+    boxes: tuple[Box, ...] = ()
+
+
 @dataclass
 class FrameResult:
     changes: list[tuple[str, bool]]
@@ -47,15 +55,35 @@ class FrameResult:
 class Pipeline:
     """Detection for one camera config; feed it frames with their timestamps."""
 
-    def __init__(self, config: dict[str, Any], person: PersonDetector | None, gated: bool = True) -> None:
-        """``gated=False`` runs the person model on every full frame (the benchmark's baseline)."""
+    def __init__(
+        self,
+        config: dict[str, Any],
+        person: PersonDetector | None,
+        gated: bool = True,
+        held: dict[str, HeldState] | None = None,
+    ) -> None:
+        """``gated=False`` runs the person model on every full frame (the benchmark's baseline).
+
+        ``held``: the states the previous detection process had, by region id. A region held ON
+        stays ON until its off_delay runs out from its last-seen time, and is checked by the
+        person model on the first frame, moving or not (a person standing still stays ON).
+        """
         self.gated = gated
         self.rois = [Roi.from_config(item) for item in config["rois"]]
         self.person = person
         self.motion = MotionGate()
         self.state = {roi.id: RoiState() for roi in self.rois}
+        self._held_clock = False
+        for roi_id, was in (held or {}).items():
+            if roi_id in self.state and was.on:
+                self.state[roi_id] = RoiState(on=True, last_seen=was.last_seen, boxes=list(was.boxes))
+                self._held_clock = True
         self._frame_size: tuple[int, int] | None = None
         self.inferences = 0
+
+    def held(self) -> dict[str, HeldState]:
+        """Every region's state, to hand on to the next detection process."""
+        return {rid: HeldState(st.on, st.last_seen, tuple(st.boxes)) for rid, st in self.state.items()}
 
     def _fit(self, width: int, height: int) -> None:
         small = self.motion.size_for(width, height)
@@ -69,6 +97,11 @@ class Pipeline:
         h, w = frame.shape[:2]
         if self._frame_size != (w, h):
             self._fit(w, h)
+        if self._held_clock:
+            # A clock that started again (a file replayed from its start): seen means now.
+            self._held_clock = False
+            for st in self.state.values():
+                st.last_seen = min(st.last_seen, now)
         mask = self.motion.update(frame)
 
         to_check: list[Roi] = []

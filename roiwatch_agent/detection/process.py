@@ -12,10 +12,9 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 import paho.mqtt.client as mqtt
 
@@ -23,31 +22,52 @@ from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, make_client
 from ..capture.handover import CaptureHandle, FrameReader
 from ..capture.sources import MqttPictureSource, SourceError
-from .pipeline import Pipeline
+from .pipeline import MIN_CROP, HeldState, Pipeline
 from .preview import PreviewResponder
 
 _LOGGER = logging.getLogger(__name__)
 
 STATUS_EVERY = 5.0  # seconds between status refreshes (fps)
 SOURCE_RETRY = 5.0
+CONNECT_WAIT = 1.0  # seconds detection waits for the broker before its first frame
+HELD_EVERY = 0.5  # seconds between region states sent to the supervisor while a region is ON
+# Seconds the broker holds a dead process's last will: the supervisor restarts a killed
+# process well within it, and the successor's connection drops the will (HA sees no offline).
+WILL_DELAY = 10
+
+
+def detector_client_id(base_topic: str, camera_id: str) -> str:
+    """One MQTT client id per camera, the same for every detection process of it.
+
+    A successor that connects under it before WILL_DELAY has passed keeps the broker from
+    publishing a killed predecessor's last will (see broker.make_client).
+    """
+    return f"roiwatch-det-{base_topic.replace('/', '_')}-{camera_id}"
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """What every detection process of this agent shares."""
+
+    broker: BrokerSettings
+    base_topic: str
+    source: str | None  # None: pictures from the camera's MQTT frame topic (analyzer)
+    loop: bool
+    speed: float
+    model_path: str | None
+    version: str
+    log_level: int
+    capture: CaptureHandle | None = None  # smart: the capture process started once per agent run
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
     """Everything a detection process needs; pickled only between our own processes."""
 
+    settings: DetectionSettings
     config: dict[str, Any]
-    broker: BrokerSettings
-    base_topic: str
-    source: str | None  # None: pictures from the camera's MQTT frame topic (analyzer)
-    loop: bool = False
-    speed: float = 1.0
     restarts: int = 0
     error: str | None = None
-    model_path: str | None = None
-    version: str = ""
-    log_level: int = logging.INFO
-    capture: CaptureHandle | None = None  # the agent's capture process (smart); frames via shared memory
 
     @property
     def camera_id(self) -> str:
@@ -64,13 +84,23 @@ class _Reporter:
     def __init__(self, spec: DetectorSpec, client: mqtt.Client) -> None:
         self.spec = spec
         self.client = client
-        self.topics = protocol.Topics(spec.base_topic)
+        self.topics = protocol.Topics(spec.settings.base_topic)
         self.lock = threading.Lock()
         self.roi_on = {roi["id"]: False for roi in spec.config["rois"]}
+        self._removed: list[str] = []
         self.state = protocol.STATE_STARTING
         self.error = spec.error
         self.fps: float | None = None
         self._sent: deque[mqtt.MQTTMessageInfo] = deque(maxlen=64)
+
+    def hold(self, held: dict[str, HeldState]) -> None:
+        """Start from the states the previous process had (before connecting).
+
+        The regions it had that this config removed get their retained topics cleared.
+        """
+        for roi_id in self.roi_on:
+            self.roi_on[roi_id] = roi_id in held and held[roi_id].on
+        self._removed = [roi_id for roi_id in held if roi_id not in self.roi_on]
 
     def _pub(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
         self._sent.append(self.client.publish(topic, payload, qos=qos, retain=True))
@@ -95,7 +125,7 @@ class _Reporter:
             fps=self.fps,
             restarts=self.spec.restarts,
             error=self.error,
-            version=self.spec.version,
+            version=self.spec.settings.version,
         )
 
     def publish_all(self) -> None:
@@ -104,6 +134,9 @@ class _Reporter:
             self._pub(self.topics.status(cam), self._status())
             for roi_id, on in self.roi_on.items():
                 self._pub(self.topics.roi(cam, roi_id), protocol.on_off(on))
+            for roi_id in self._removed:
+                self._pub(self.topics.roi(cam, roi_id), b"")
+            self._removed = []
             self._pub(self.topics.detected(cam), protocol.on_off(any(self.roi_on.values())))
 
     def set_status(self, state: str | None = None, *, error: Any = ..., fps: Any = ...) -> None:
@@ -132,172 +165,289 @@ class _Reporter:
 
 
 def run(spec: DetectorSpec, control: Connection) -> None:
-    """Process entry point. ``control`` carries ("stop",) and ("error", msg) from the controller."""
-    logging.basicConfig(
-        level=spec.log_level,
-        format=f"%(asctime)s %(levelname)s [detector {spec.camera_id}] %(name)s: %(message)s",
-    )
-    # Ctrl-C reaches the whole process group; the controller decides when we stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stopping = threading.Event()
-    orphaned = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    """Process entry point (see :class:`DetectionProcess` for what ``control`` carries)."""
+    DetectionProcess(spec, control).run()
 
-    topics = protocol.Topics(spec.base_topic)
-    cam = spec.camera_id
-    will = (
-        topics.status(cam),
-        protocol.build_status(
-            protocol.STATE_OFFLINE,
-            revision=spec.revision,
-            restarts=spec.restarts,
-            error="detection process died",
-            version=spec.version,
-        ),
-    )
-    client = make_client(spec.broker, f"roiwatch-det-{cam}-{os.getpid()}", will=will)
-    reporter = _Reporter(spec, client)
 
-    def on_bad_picture(reason: str) -> None:
-        _LOGGER.error("Camera %s: refused picture: %s", cam, reason)
-        reporter.set_status(error=f"refused picture: {reason}")
+class DetectionProcess:
+    """One camera's detection, from its spec to a stop, a replacement or a crash.
 
-    pictures: MqttPictureSource | None = None
-    if spec.source is None:
-        pictures = MqttPictureSource(float(spec.config["fps"]), on_bad_picture)
+    It starts on standby: it loads the person model while the process it replaces still
+    detects, says ``("ready",)``, and connects only on ``("go", held)``, which brings the region
+    states that process left (so two processes of a camera never publish at once, and the
+    detection gap does not include loading the model).
 
-    def publish_preview(jpeg: bytes) -> None:
-        client.publish(topics.preview(cam), jpeg, qos=0, retain=False)
+    ``control`` is a duplex pipe to the supervisor. In: ``("go", held)``, ``("stop", clear)``
+    (``clear``: a real stop, publish every region OFF; else a replacement, leave the states as
+    they are for the next process) and ``("error", msg)``. Out: ``("ready",)``, ``("held",
+    states)`` before each region change is published and every HELD_EVERY while a region is ON
+    (so the supervisor can hand the states on even after a SIGKILL), ``("crashed", error)``,
+    and ``("cleared",)`` once a real stop published its OFFs.
+    """
 
-    preview = PreviewResponder(cam, publish_preview)
-    preview.start()
+    def __init__(self, spec: DetectorSpec, control: Connection) -> None:
+        self.spec = spec
+        self.control = control
+        self.cam = spec.camera_id
+        self.topics = protocol.Topics(spec.settings.base_topic)
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.orphaned = threading.Event()
+        self.clear = False
+        self.client = make_client(
+            spec.settings.broker,
+            detector_client_id(spec.settings.base_topic, self.cam),
+            will=self._will(),
+            will_delay=WILL_DELAY,
+        )
+        self.reporter = _Reporter(spec, self.client)
+        self.pictures: MqttPictureSource | None = None
+        if spec.settings.source is None:
+            self.pictures = MqttPictureSource(float(spec.config["fps"]), self._on_bad_picture)
+        self.preview = PreviewResponder(self.cam, self._publish_preview)
+        self.pipeline: Pipeline | None = None
+        self._held_sent = 0.0
+        self._last_frame_at: float | None = None
+        self._frames = 0  # analysed since _window_start, for the fps in the status
+        self._window_start = 0.0
 
-    def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if not connection_accepted(client, spec.broker, reason):
+    def _will(self) -> tuple[str, bytes]:
+        return (
+            self.topics.status(self.cam),
+            protocol.build_status(
+                protocol.STATE_OFFLINE,
+                revision=self.spec.revision,
+                restarts=self.spec.restarts,
+                error="detection process died",
+                version=self.spec.settings.version,
+            ),
+        )
+
+    # ---- MQTT thread --------------------------------------------------------------------
+
+    def _on_bad_picture(self, reason: str) -> None:
+        _LOGGER.error("Camera %s: refused picture: %s", self.cam, reason)
+        self.reporter.set_status(error=f"refused picture: {reason}")
+
+    def _publish_preview(self, jpeg: bytes) -> None:
+        self.client.publish(self.topics.preview(self.cam), jpeg, qos=0, retain=False)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not connection_accepted(client, self.spec.settings.broker, reason):
             return
-        reporter.publish_all()
-        client.subscribe(topics.preview_request(cam), qos=0)
-        if pictures is not None:
-            client.subscribe(topics.frame(cam), qos=0)
+        self.reporter.publish_all()
+        self.connected.set()
+        client.subscribe(self.topics.preview_request(self.cam), qos=0)
+        if self.pictures is not None:
+            client.subscribe(self.topics.frame(self.cam), qos=0)
 
-    def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == topics.preview_request(cam):
-            preview.request(msg.payload)
-        elif pictures is not None and msg.topic == topics.frame(cam):
-            pictures.put(msg.payload)
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self.topics.preview_request(self.cam):
+            self.preview.request(msg.payload)
+        elif self.pictures is not None and msg.topic == self.topics.frame(self.cam):
+            self.pictures.put(msg.payload)
 
-    client.on_connect = on_connect
-    client.on_message = on_message
-    connect_async(client, spec.broker)
+    # ---- the supervisor's pipe ----------------------------------------------------------
 
-    def should_stop() -> bool:
-        while not stopping.is_set() and control.poll():
+    def should_stop(self) -> bool:
+        while not self.stopping.is_set() and self.control.poll():
             try:
-                msg = control.recv()
+                msg = self.control.recv()
             except (EOFError, OSError):
-                _LOGGER.warning("Controller is gone; stopping")
-                orphaned.set()
-                stopping.set()
+                self._lost_supervisor()
                 break
             if msg[0] == "stop":
-                stopping.set()
+                self.clear = bool(msg[1])
+                self.stopping.set()
             elif msg[0] == "error":
-                reporter.set_status(error=msg[1])
-        return stopping.is_set()
+                self.reporter.set_status(error=msg[1])
+        return self.stopping.is_set()
 
-    try:
-        _detect(spec, reporter, pictures, preview, should_stop)
-    except Exception as err:  # a crash is reported, then the supervisor restarts us
+    def _tell(self, *msg: Any) -> None:
+        try:
+            self.control.send(msg)
+        except OSError:
+            self._lost_supervisor()
+
+    def _lost_supervisor(self) -> None:
+        if not self.orphaned.is_set():
+            _LOGGER.warning("Controller is gone; stopping")
+        self.orphaned.set()
+        self.stopping.set()
+
+    def _send_held(self) -> None:
+        assert self.pipeline is not None
+        self._held_sent = time.monotonic()
+        self._tell("held", self.pipeline.held())
+
+    # ---- main thread --------------------------------------------------------------------
+
+    def run(self) -> None:
+        logging.basicConfig(
+            level=self.spec.settings.log_level,
+            format=f"%(asctime)s %(levelname)s [detector {self.cam}] %(name)s: %(message)s",
+        )
+        # Ctrl-C reaches the whole process group; the controller decides when we stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        person: Any = None
+        failure: Exception | None = None
+        try:
+            person = self._load_person()
+        except Exception as err:  # reported once connected, as any crash
+            failure = err
+        self._tell("ready")
+        held = self._wait_go()
+        if held is None:  # stopped or replaced before our turn: we published nothing
+            return
+        self.reporter.hold(held)
+        self.preview.start()
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        connect_async(self.client, self.spec.settings.broker, WILL_DELAY)
+        try:
+            if failure is not None:
+                raise failure
+            self.pipeline = Pipeline(self.spec.config, person, held=held)
+            # "starting" and the regions go out before "running" (a broker that is away does
+            # not hold detection up for long: the cached config detects without it).
+            self.connected.wait(CONNECT_WAIT)
+            self._detect()
+        except Exception as err:
+            self._crashed(err)
+        self.preview.close()
+        if self._last_frame_at is not None:
+            _LOGGER.debug(
+                "revision %s: last frame analysed at monotonic %.3f", self.spec.revision, self._last_frame_at
+            )
+        if self.clear or self.orphaned.is_set():  # a real stop: leave no stale ON behind
+            self.reporter.set_rois([(roi_id, False) for roi_id, on in self.reporter.roi_on.items() if on])
+        if self.orphaned.is_set():  # nobody will restart us: say so, as the last will would have
+            self.reporter.set_status(protocol.STATE_OFFLINE, error="the agent process is gone")
+        _flush(self.client, self.reporter)
+        if self.clear:
+            self._tell("cleared")
+        elif self.pipeline is not None:
+            self._send_held()  # the final states, for our successor
+
+    def _crashed(self, err: Exception) -> NoReturn:
         _LOGGER.exception("Detection crashed")
-        reporter.set_status(protocol.STATE_ERROR, error=f"detection crashed: {err}")
-        _flush(client, reporter)
+        error = f"detection crashed: {err}"
+        if self.orphaned.is_set() or self._last_frame_at is None:
+            # It never ran (e.g. the model is missing), or nobody restarts us: detection cannot
+            # run, and HA must see so.
+            deadline = time.monotonic() + 2.0
+            while not self.client.is_connected() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.reporter.set_status(protocol.STATE_ERROR, error=error)
+            self.reporter.flush()
+        # Else the supervisor restarts us at once with our states and this error in the status,
+        # and the regions stay available in HA; our (delayed) will shows a crash loop.
+        self._tell("crashed", error)
         os._exit(3)
-    preview.close()
-    # Clean stop: leave no stale ON behind.
-    reporter.set_rois([(roi_id, False) for roi_id, on in reporter.roi_on.items() if on])
-    if orphaned.is_set():  # nobody will restart us: say so, as the last will would have
-        reporter.set_status(protocol.STATE_OFFLINE, error="the agent process is gone")
-    _flush(client, reporter)
 
+    def _wait_go(self) -> dict[str, HeldState] | None:
+        """On standby until the supervisor says go (None: told to stop meanwhile)."""
+        while not self.stopping.is_set():
+            try:
+                if not self.control.poll(0.05):
+                    continue
+                msg = self.control.recv()
+            except (EOFError, OSError):
+                self._lost_supervisor()
+                break
+            if msg[0] == "go":
+                return dict(msg[1])
+            if msg[0] == "stop":
+                self.stopping.set()
+            elif msg[0] == "error":
+                self.reporter.error = msg[1]
+        return None
 
-def _detect(
-    spec: DetectorSpec,
-    reporter: _Reporter,
-    pictures: MqttPictureSource | None,
-    preview: PreviewResponder,
-    should_stop: Callable[[], bool],
-) -> None:
-    person = None
-    if any(r["detect"] == protocol.DETECT_PERSON for r in spec.config["rois"]):
+    def _load_person(self) -> Any:
+        if not any(r["detect"] == protocol.DETECT_PERSON for r in self.spec.config["rois"]):
+            return None
+        import numpy as np
+
         from .person_model import load_person_detector
 
-        person = load_person_detector(spec.model_path)
-    pipeline = Pipeline(spec.config, person)
-    fps = float(spec.config["fps"])
+        person = load_person_detector(self.spec.settings.model_path)
+        # OpenCV's DNN sets its layers up on the first forward pass: do it now, on standby, not
+        # on the first frame.
+        person.detect(np.zeros((MIN_CROP, MIN_CROP, 3), np.uint8), 1.0)
+        return person
 
-    def on_capture(error: str | None) -> None:
+    def _on_capture(self, error: str | None) -> None:
         """The capture process reported a problem (camera, stream), or frames came back."""
         if error is not None:
-            preview.forget()
+            self.preview.forget()
             _LOGGER.error("Capture: %s", error)
-            reporter.set_status(protocol.STATE_ERROR, error=error)
+            self.reporter.set_status(protocol.STATE_ERROR, error=error)
         else:
             _LOGGER.info("Capture: frames are back")
-            reporter.set_status(protocol.STATE_RUNNING, error=None)
+            self.reporter.set_status(protocol.STATE_RUNNING, error=None)
 
-    while not should_stop():
-        source: FrameReader | MqttPictureSource
-        if pictures is not None:
-            source = pictures
-        elif spec.capture is not None:
-            source = FrameReader(spec.capture, fps, on_capture)  # the capture process's frames
-        else:
+    def _source(self) -> FrameReader | MqttPictureSource:
+        """Where frames come from: the agent's capture process (smart), or MQTT pictures (analyzer)."""
+        if self.pictures is not None:
+            return self.pictures
+        if self.spec.settings.capture is None:
             raise RuntimeError("no frame source: neither a capture process nor MQTT pictures")
-        try:
-            _run_source(source, pipeline, reporter, preview, should_stop)
-        except SourceError as err:
-            preview.forget()
-            _LOGGER.error("%s", err)
-            reporter.set_status(protocol.STATE_ERROR, error=str(err))
-            deadline = time.monotonic() + SOURCE_RETRY
-            while time.monotonic() < deadline and not should_stop():
-                time.sleep(0.1)
-            continue
-        if isinstance(source, FrameReader) and source.ended:
-            preview.forget()
-            reporter.set_status(protocol.STATE_STOPPED, error="video source ended")
-            while not should_stop():
-                time.sleep(0.2)
+        return FrameReader(self.spec.settings.capture, float(self.spec.config["fps"]), self._on_capture)
 
+    def _detect(self) -> None:
+        while not self.should_stop():
+            source = self._source()
+            try:
+                self._run_source(source)
+            except SourceError as err:
+                self.preview.forget()
+                _LOGGER.error("%s", err)
+                self.reporter.set_status(protocol.STATE_ERROR, error=str(err))
+                deadline = time.monotonic() + SOURCE_RETRY
+                while time.monotonic() < deadline and not self.should_stop():
+                    time.sleep(0.1)
+                continue
+            if isinstance(source, FrameReader) and source.ended:
+                self.preview.forget()
+                self.reporter.set_status(protocol.STATE_STOPPED, error="video source ended")
+                while not self.should_stop():
+                    time.sleep(0.2)
 
-def _run_source(
-    source: FrameReader | MqttPictureSource,
-    pipeline: Pipeline,
-    reporter: _Reporter,
-    preview: PreviewResponder,
-    should_stop: Callable[[], bool],
-) -> None:
-    frames = 0
-    window_start = time.monotonic()
-    first = True
-    for ts, frame in source.frames(should_stop):
+    def _run_source(self, source: FrameReader | MqttPictureSource) -> None:
+        """Analyse the frames of one source until it ends, fails or we stop."""
+        for ts, frame in source.frames(self.should_stop):
+            self._analyse(ts, frame, source.latest_jpeg if isinstance(source, MqttPictureSource) else None)
+
+    def _analyse(self, ts: float, frame: Any, jpeg: bytes | None) -> None:
+        """One frame: detection, what changed to the supervisor and then to the broker, status."""
+        assert self.pipeline is not None
+        reporter = self.reporter
+        if reporter.state != protocol.STATE_RUNNING:  # frames come (again): say so at once
+            error = reporter.error if reporter.state != protocol.STATE_ERROR else None
+            reporter.set_status(protocol.STATE_RUNNING, error=error)
         # A reference only (no copy, no encode): the preview thread encodes when someone asks.
-        preview.offer(frame, source.latest_jpeg if isinstance(source, MqttPictureSource) else None)
-        result = pipeline.process(frame, ts)
+        self.preview.offer(frame, jpeg)
+        result = self.pipeline.process(frame, ts)
+        now = time.monotonic()
+        # The supervisor hears of a change before the broker does: a process killed in between
+        # hands on the new state, which its successor then publishes.
+        if result.changes or (result.any_on and now - self._held_sent >= HELD_EVERY):
+            self._send_held()
         if result.changes:
             reporter.set_rois(result.changes)
         if result.snapshot:
             reporter.snapshot(result.snapshot)
-        frames += 1
-        now = time.monotonic()
-        if first:
-            first = False
-            error = reporter.error if reporter.state != protocol.STATE_ERROR else None
-            reporter.set_status(protocol.STATE_RUNNING, error=error)
-        elif now - window_start >= STATUS_EVERY:
-            reporter.set_status(fps=frames / (now - window_start))
-            frames = 0
-            window_start = now
+        self._frames += 1
+        if self._last_frame_at is None:
+            _LOGGER.debug("revision %s: first frame analysed at monotonic %.3f", self.spec.revision, now)
+            self._window_start = now
+            self._frames = 0
+        elif now - self._window_start >= STATUS_EVERY:
+            reporter.set_status(fps=self._frames / (now - self._window_start))
+            self._frames = 0
+            self._window_start = now
+        self._last_frame_at = now
 
 
 def _flush(client: mqtt.Client, reporter: _Reporter) -> None:
