@@ -268,7 +268,10 @@ class Detector:
 async def test_detection_restart(
     hass: HomeAssistant, agent: Agent, broker: Mosquitto, loaded_entry: MockConfigEntry, log: StateLog
 ) -> None:
-    """A revision restart leaves a region that still sees people ON; a crash shows as unavailable."""
+    """A revision restart leaves a region that still sees people ON; a detector gone for good is unavailable.
+
+    The real agent delays its detection will, so a crash it restarts never shows (test_restarts.py).
+    """
     await people_on_path(hass, agent)
     old = Detector(broker, 1)
     try:
