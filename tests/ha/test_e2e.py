@@ -6,6 +6,7 @@ exactly as the UI does; an automation fires when a person walks into the region.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -272,8 +273,11 @@ async def test_region_from_editor_end_to_end(
         assert response["success"], response
         revision = response["result"]["revision"]
         assert revision == 2
-        held = await retained_config(broker, CAMERA)
-        assert held["revision"] == revision
+        # The answer names the revision built for the change; its publish may still be on the way.
+        deadline = time.monotonic() + 10
+        while (held := await retained_config(broker, CAMERA))["revision"] != revision:
+            assert time.monotonic() < deadline, held
+            await asyncio.sleep(0.1)
         assert [r["name"] for r in held["rois"]] == ["Walkway"]
 
         def coordinator() -> RoiWatchCoordinator:
