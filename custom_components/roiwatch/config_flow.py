@@ -1,4 +1,16 @@
-"""Config flow for RoiWatch: cameras, their options, and their regions (config subentries)."""
+"""Config flow for RoiWatch: cameras, their options, and their regions (config subentries).
+
+Adding a camera by hand (what a script driving the flows through HA's REST API follows):
+
+1. step ``user``: ``name``, ``camera_id`` (optional: derived from the name) and ``kind``, one of
+   ``smart``, ``dumb`` or ``ha`` (a camera of Home Assistant). Smart and dumb cameras are
+   created here.
+2. kind ``ha`` only: step ``ha_source`` with ``source_entity_id``, the ``camera.*`` entity whose
+   pictures RoiWatch analyses; errors ``source_not_found`` and ``source_is_roiwatch``.
+
+Reconfiguring a camera of Home Assistant changes its ``name`` and ``source_entity_id`` (its kind
+stays); other cameras change ``name`` and ``kind`` (smart or dumb).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +28,11 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -38,7 +53,11 @@ from .const import (
     CONF_OFF_DELAY,
     CONF_POINTS,
     CONF_SENSITIVITY,
+    CONF_SOURCE,
+    DEFAULT_HA_FPS,
     DOMAIN,
+    ENTRY_KINDS,
+    KIND_HA,
     SUBENTRY_ROI,
 )
 from .protocol import (
@@ -66,16 +85,25 @@ from .regions import check_region, points_error, region_limit_reached, whole
 KIND_SELECTOR = SelectSelector(
     SelectSelectorConfig(options=list(KINDS), translation_key=CONF_KIND, mode=SelectSelectorMode.LIST)
 )
+SOURCE_SELECTOR = EntitySelector(EntitySelectorConfig(domain="camera"))
 
 CAMERA_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_NAME): TextSelector(),
         vol.Optional(CONF_CAMERA_ID): TextSelector(),
-        vol.Required(CONF_KIND, default=KIND_SMART): KIND_SELECTOR,
+        vol.Required(CONF_KIND, default=KIND_SMART): SelectSelector(
+            SelectSelectorConfig(
+                options=list(ENTRY_KINDS), translation_key=CONF_KIND, mode=SelectSelectorMode.LIST
+            )
+        ),
     }
 )
+SOURCE_SCHEMA = vol.Schema({vol.Required(CONF_SOURCE): SOURCE_SELECTOR})
 RECONFIGURE_SCHEMA = vol.Schema(
     {vol.Required(CONF_NAME): TextSelector(), vol.Required(CONF_KIND): KIND_SELECTOR}
+)
+RECONFIGURE_HA_SCHEMA = vol.Schema(
+    {vol.Required(CONF_NAME): TextSelector(), vol.Required(CONF_SOURCE): SOURCE_SELECTOR}
 )
 DISCOVERY_SCHEMA = vol.Schema({vol.Required(CONF_NAME): TextSelector()})
 OPTIONS_SCHEMA = vol.Schema(
@@ -143,6 +171,7 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Initialise the flow."""
         self._announce: dict[str, Any] = {}
+        self._camera: tuple[str, str] = ("", "")  # name and id, while the source is chosen
 
     @staticmethod
     @callback
@@ -173,10 +202,30 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 await self.async_set_unique_id(camera_id)
                 self._abort_if_unique_id_configured()
+                if user_input[CONF_KIND] == KIND_HA:
+                    self._camera = (name, camera_id)
+                    return await self.async_step_ha_source()
                 return self._create_camera(name, camera_id, user_input[CONF_KIND])
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(CAMERA_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_ha_source(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """A camera of Home Assistant: which camera entity it takes its pictures from."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            source: str = user_input[CONF_SOURCE]
+            if (error := _source_error(self.hass, source)) is not None:
+                errors[CONF_SOURCE] = error
+            else:
+                name, camera_id = self._camera
+                return self._create_camera(name, camera_id, KIND_HA, source)
+        return self.async_show_form(
+            step_id="ha_source",
+            data_schema=self.add_suggested_values_to_schema(SOURCE_SCHEMA, user_input),
+            description_placeholders={"name": self._camera[0]},
             errors=errors,
         )
 
@@ -226,33 +275,57 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Rename the camera or change its kind; its id is fixed."""
         entry = self._get_reconfigure_entry()
+        # A camera of Home Assistant keeps its kind and may take another source; others change kind.
+        field, schema = (
+            (CONF_SOURCE, RECONFIGURE_HA_SCHEMA)
+            if entry.data[CONF_KIND] == KIND_HA
+            else (CONF_KIND, RECONFIGURE_SCHEMA)
+        )
         errors: dict[str, str] = {}
         if user_input is not None:
             name = user_input[CONF_NAME].strip()
-            if name:
+            if not name:
+                errors[CONF_NAME] = "name_required"
+            if field == CONF_SOURCE and (error := _source_error(self.hass, user_input[field])):
+                errors[field] = error
+            if not errors:
                 # The entry's update listener republishes or reloads: no reload here.
                 self.hass.config_entries.async_update_entry(
-                    entry, title=name, data={**entry.data, CONF_KIND: user_input[CONF_KIND]}
+                    entry, title=name, data={**entry.data, field: user_input[field]}
                 )
                 return self.async_abort(reason="reconfigure_successful")
-            errors[CONF_NAME] = "name_required"
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                RECONFIGURE_SCHEMA,
-                user_input or {CONF_NAME: entry.title, CONF_KIND: entry.data[CONF_KIND]},
+                schema, user_input or {CONF_NAME: entry.title, field: entry.data[field]}
             ),
             description_placeholders={"camera_id": entry.data[CONF_CAMERA_ID]},
             errors=errors,
         )
 
     @callback
-    def _create_camera(self, name: str, camera_id: str, kind: str) -> ConfigFlowResult:
+    def _create_camera(self, name: str, camera_id: str, kind: str, source: str = "") -> ConfigFlowResult:
+        data = {CONF_CAMERA_ID: camera_id, CONF_KIND: kind}
+        if kind == KIND_HA:
+            data[CONF_SOURCE] = source
         return self.async_create_entry(
             title=name,
-            data={CONF_CAMERA_ID: camera_id, CONF_KIND: kind},
-            options={CONF_FPS: DEFAULT_FPS},
+            data=data,
+            options={CONF_FPS: DEFAULT_HA_FPS if kind == KIND_HA else DEFAULT_FPS},
         )
+
+
+def _source_error(hass: HomeAssistant, entity_id: str) -> str | None:
+    """Why a camera entity cannot be a camera's source, or None if it can.
+
+    A RoiWatch camera's own picture would be analysed to detect for itself: refused.
+    """
+    entry = er.async_get(hass).async_get(entity_id)
+    if entry is not None and entry.platform == DOMAIN:
+        return "source_is_roiwatch"
+    if entry is None and hass.states.get(entity_id) is None:
+        return "source_not_found"
+    return None
 
 
 class RoiWatchOptionsFlow(OptionsFlow):

@@ -22,7 +22,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from . import issues
 from .applied import ApplyWatch
-from .const import BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, DOMAIN
+from .const import BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, CONF_SOURCE, DOMAIN
 from .device import (
     async_register_camera_device,
     async_set_model,
@@ -56,7 +56,7 @@ def camera_layout(entry: ConfigEntry) -> tuple[Any, ...]:
 
     Regions are not in it: their entities are added, renamed and removed in place.
     """
-    return (entry.title, entry.data[CONF_KIND])
+    return (entry.title, entry.data[CONF_KIND], entry.data.get(CONF_SOURCE))
 
 
 class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):

@@ -6,7 +6,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 
-from .const import CONF_CAMERA_ID, CONF_KIND, DOMAIN, MANUFACTURER, MODELS
+from .const import CONF_CAMERA_ID, CONF_KIND, DOMAIN, KIND_HA, MANUFACTURER, MODELS
 
 
 def camera_device_info(entry: ConfigEntry) -> dr.DeviceInfo:
@@ -23,7 +23,8 @@ def camera_device_info(entry: ConfigEntry) -> dr.DeviceInfo:
 
 def camera_model(kind: str, host: str = "") -> str:
     """The device's model, naming where the camera is analysed if the announce says (its host)."""
-    return f"{MODELS[kind]} ({host})" if host else MODELS[kind]
+    # A camera of Home Assistant announces itself: its host says nothing its model does not.
+    return f"{MODELS[kind]} ({host})" if host and kind != KIND_HA else MODELS[kind]
 
 
 @callback

@@ -19,6 +19,7 @@ from .const import (
     CONF_KIND,
     DOMAIN,
     STORAGE_VERSION,
+    wire_kind,
 )
 from .protocol import (
     DEFAULT_FPS,
@@ -97,7 +98,7 @@ class ConfigPublisher:
         data = self._entry.data
         draft = build_config(
             data[CONF_CAMERA_ID],
-            data[CONF_KIND],
+            wire_kind(data[CONF_KIND]),
             0,
             self._rois(),
             fps=self._entry.options.get(CONF_FPS, DEFAULT_FPS),
