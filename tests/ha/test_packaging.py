@@ -19,6 +19,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import translation
+from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
@@ -275,3 +276,28 @@ async def test_quality_scale(
     for rule, holds in claims.items():
         if status.get(rule) == "done":
             assert holds, rule
+
+
+@pytest.mark.parametrize(("name", "size"), [("icon.png", 256), ("icon@2x.png", 512)])
+def test_brand_icon(name: str, size: int) -> None:
+    """The brand images HA (2026.3+) and HACS's validator take from the integration itself.
+
+    Home Assistant's brand rules: PNG, square, 256x256 (hDPI 512x512), transparency preferred,
+    trimmed to the picture. scripts/brand_icon.py draws them.
+    """
+    path = INTEGRATION / "brand" / name
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    with Image.open(path) as icon:
+        assert icon.format == "PNG"
+        assert icon.size == (size, size)
+        assert icon.mode == "RGBA"
+        alpha = icon.getchannel("A")
+        # Transparent corners (rounded), an opaque picture, and no empty margin around it.
+        for corner in ((0, 0), (size - 1, 0), (0, size - 1), (size - 1, size - 1)):
+            assert alpha.getpixel(corner) == 0, (name, corner)
+        assert alpha.getpixel((size // 2, size // 2)) == 255
+        assert alpha.getbbox() == (0, 0, size, size), name
+        # Not a blank square: the region's orange and the person's white are both there.
+        colours = {c for _, c in icon.convert("RGB").getcolors(size * size) or []}
+        assert any(r > 230 and 130 < g < 170 and b < 40 for r, g, b in colours), name
+        assert (255, 255, 255) in colours, name
