@@ -5,8 +5,9 @@ Reads the user's options (/data/options.json) and the broker the Supervisor's MQ
 gives (GET http://supervisor/services/mqtt with SUPERVISOR_TOKEN), then runs one agent process
 per role: the analyzer for dumb cameras and one smart camera per stream camera, each restarted
 with a backoff when it dies. A bad option ends the app with one clear log line and exit code 2.
-The MQTT password reaches the agents in their environment, never on a command line; no
-credential (MQTT password, password in a stream URL) is ever logged.
+The MQTT password and each stream camera's URL (often with a password) reach the agents in
+their environment, never on a command line; no credential (MQTT password, password in a stream
+URL) is ever logged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from urllib.parse import quote, urlsplit
 from roiwatch_agent import protocol
 from roiwatch_agent.broker import PASSWORD_ENV
 from roiwatch_agent.capture.redact import redact_source
-from roiwatch_agent.cli import _shard
+from roiwatch_agent.cli import SOURCE_ENV, _shard
 
 _LOGGER = logging.getLogger("roiwatch-app")
 EXIT_BAD_OPTION = 2
@@ -186,6 +187,7 @@ class Role:
 
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # added to the app's (a source URL: no argv)
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     backoff: float = BACKOFF_FIRST
@@ -202,11 +204,12 @@ def build_roles(options: Options, broker: Broker, agent: str, state_dir: Path) -
             argv += ["--shard", options.shard]
         roles.append(Role("analyzer", argv))
     for cam in options.cameras:
-        argv = [agent, "smart", "--camera", cam.camera_id, "--source", cam.source, "--host-label", HOST_LABEL]
+        argv = [agent, "smart", "--camera", cam.camera_id, "--host-label", HOST_LABEL]
         roles.append(
             Role(
                 f"camera {cam.camera_id}",
                 [*argv, *common, "--state-dir", str(state_dir / "cameras" / cam.camera_id)],
+                {SOURCE_ENV: cam.source},  # its password stays off the process's command line
             )
         )
     return roles
@@ -222,7 +225,7 @@ class Runner:
         self.stopping = False
 
     def start(self, role: Role) -> None:
-        role.proc = subprocess.Popen(role.argv, env=self.env)
+        role.proc = subprocess.Popen(role.argv, env={**self.env, **role.env})
         role.started = time.monotonic()
         _LOGGER.info("Started %s (pid %s)%s", role.name, role.proc.pid, self.describe.get(role.name, ""))
 
