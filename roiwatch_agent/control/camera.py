@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import protocol
-from ..detection.process import WILL_DELAY, DetectionSettings, DetectorSpec
+from ..detection.process import DetectionSettings, DetectorSpec
 from .config_store import ConfigStore
 from .supervisor import Supervisor
 
@@ -46,6 +46,7 @@ class CameraController:
         self.error: str | None = None
         self._changed = False  # inputs changed what detection should be; tick() applies it once
         self._stopped_due = False  # say "stopped" once the process is gone (it may still publish)
+        self._kept_on = store.load_regions_on(camera_id)  # the ON regions as kept in the state dir
         if self.config is not None:
             _LOGGER.info("Camera %s: using cached config revision %s", camera_id, self.config["revision"])
 
@@ -132,19 +133,38 @@ class CameraController:
         self.publish(self.topics.detected(self.camera_id), protocol.OFF, 1, True)
 
     def resync(self) -> None:
-        """After a (re)connect: a detector republishes by itself; with none wanted, say we stopped."""
-        if not self.supervisor.wanted:
+        """After a (re)connect: a detector republishes by itself; with none wanted, say we stopped.
+
+        Not while a change waits for tick() (at start, the cached config): it decides then.
+        """
+        if not self.supervisor.wanted and not self._changed:
             self._publish_stopped()
 
     def start(self) -> None:
         """Start from the cached state (before the broker has said anything), at the next tick."""
         self._changed = True
 
+    def carry(self, retained_on: set[str]) -> None:
+        """The regions left ON by the last run (state dir, or retained on the broker) are held ON."""
+        carried = sorted(set(self._kept_on) | retained_on)
+        if carried:
+            _LOGGER.info("Camera %s: carrying over region(s) %s as ON", self.camera_id, ", ".join(carried))
+        self.supervisor.carry(carried)
+
+    def _keep_regions(self) -> None:
+        """Keep the ON regions in the state dir whenever they change, for the next run."""
+        on = sorted(roi_id for roi_id, state in self.supervisor.held.items() if state.on)
+        if on != self._kept_on:
+            self._kept_on = on
+            self.store.save_regions_on(self.camera_id, on)
+
     def tick(self) -> None:
         if self._changed:
             self._changed = False
             self._apply()
         self.supervisor.tick()
+        if not self.supervisor.carrying:
+            self._keep_regions()
         if self._stopped_due and self.supervisor.idle:
             self._stopped_due = False
             self._publish_stopped()
@@ -152,7 +172,7 @@ class CameraController:
         # A killed process's last will ("offline") has just reached HA (brokers time it to the
         # second): detection stopped on purpose, so say so again.
         quiet = self.supervisor.idle and not self.supervisor.wanted
-        if died is not None and quiet and time.monotonic() >= died + WILL_DELAY + WILL_MARGIN:
+        if died is not None and quiet and time.monotonic() >= died + self.settings.grace + WILL_MARGIN:
             self.supervisor.unclean_exit_at = None
             self._publish_stopped()
 
@@ -170,8 +190,14 @@ class CameraController:
     def idle(self) -> bool:
         return not self._stopped_due and self.supervisor.idle
 
-    def close(self) -> None:
-        """A real stop at agent shutdown; waits (briefly) for the process to end."""
-        self.supervisor.close()
+    def leave(self) -> None:
+        """The agent stops: detection ends without touching the regions (see Supervisor.leave)."""
+        self.supervisor.leave()
         self._stopped_due = False
-        self._publish_stopped()
+
+    def close(self) -> None:
+        """Wait (briefly) for the process to end, at agent shutdown; a real stop says so."""
+        self.supervisor.close()
+        if self._stopped_due:
+            self._stopped_due = False
+            self._publish_stopped()

@@ -1,7 +1,9 @@
-"""The last good camera config, cached on disk so a reboot with the broker down still detects."""
+"""What the agent keeps on disk: the last good config (a reboot with the broker down still detects)
+and the regions left ON (carried over by the next run)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -49,6 +51,7 @@ class ConfigStore:
         path = self._path(camera_id)
         if path is not None:
             path.unlink(missing_ok=True)
+            (path.parent / f"{camera_id}.regions_on.json").unlink(missing_ok=True)
 
     def load_armed(self, camera_id: str) -> bool:
         """The last armed state seen; armed when never told otherwise (as on the wire)."""
@@ -67,6 +70,32 @@ class ConfigStore:
             (self.dir / f"{camera_id}.armed").write_text(protocol.on_off(armed))
         except OSError as err:
             _LOGGER.error("Could not cache armed state in %s: %s", self.dir, err)
+
+    def load_regions_on(self, camera_id: str) -> list[str]:
+        """The regions the last run left ON (carried over by the next run; see Supervisor.carry)."""
+        if self.dir is None:
+            return []
+        try:
+            ids = json.loads((self.dir / f"{camera_id}.regions_on.json").read_text())
+        except (OSError, ValueError):
+            return []
+        if not isinstance(ids, list):
+            return []
+        return [i for i in ids if isinstance(i, str) and protocol.ROI_ID_RE.match(i)]
+
+    def save_regions_on(self, camera_id: str, ids: list[str]) -> None:
+        """Written only when the set changes (a region turning ON or OFF), so an SD card is spared."""
+        if self.dir is None:
+            return
+        path = self.dir / f"{camera_id}.regions_on.json"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
+            with os.fdopen(fd, "w") as f:
+                json.dump(sorted(ids), f)
+            os.replace(tmp, path)
+        except OSError as err:
+            _LOGGER.error("Could not keep the region states in %s: %s", path, err)
 
     def cached_ids(self) -> list[str]:
         if self.dir is None or not self.dir.is_dir():

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from ..detection.pipeline import HeldState
-from ..detection.process import DetectorSpec, run
+from ..detection.process import STOP_CLEAR, STOP_LEAVE, STOP_REPLACE, DetectorSpec, run
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ class _Running:
         except (EOFError, OSError):
             pass
 
-    def ask_stop(self, clear: bool) -> None:
-        self.send("stop", clear)
+    def ask_stop(self, mode: str) -> None:
+        self.send("stop", mode)
         if self.stop_at is None:
             self.stop_at = time.monotonic()
 
@@ -119,8 +120,10 @@ class Supervisor:
     and leaves its region states as they are. Once the old one is gone the new one is told to
     go, with the states the old one last reported: no two processes of a camera ever publish
     at once, and a burst of wants ends with the last one running. ``want(None)`` is a real
-    stop: the regions are cleared to OFF. ``tick()`` moves all this on and restarts a dead
-    process with backoff.
+    stop: the regions are cleared to OFF; ``leave()`` the agent's own stop: the regions stay as
+    they are for the next agent. ``tick()`` moves all this on and restarts a dead process with
+    backoff. The first process of an agent run waits for ``carry()`` (the region states the last
+    run left) before it goes.
     """
 
     def __init__(self, camera_id: str, publish_off: Callable[[list[str]], None] | None = None) -> None:
@@ -134,6 +137,7 @@ class Supervisor:
         self._stopping: _Running | None = None  # the live one being replaced or stopped
         self._discarded: list[_Running] = []  # on standby when replaced: they never published
         self._clear = False  # the process being stopped must clear its regions
+        self.carrying = True  # the states the last agent run left are not in yet: no go
         self._failures = 0
         self._restart_at: float | None = None
         self._crash_error: str | None = None
@@ -173,14 +177,14 @@ class Supervisor:
         if spec is None:
             self._clear = True
             if self._stopping is not None:
-                self._stopping.ask_stop(True)  # if it no longer hears it, see _finish_stop
+                self._stopping.ask_stop(STOP_CLEAR)  # if it no longer hears it, see _finish_stop
         running, self._running = self._running, None
         if running is not None and running.live:
             if spec is None:
-                running.ask_stop(True)
+                running.ask_stop(STOP_CLEAR)
             self._stopping = running  # a replacement is asked to stop once its successor is ready
         elif running is not None:
-            running.ask_stop(False)
+            running.ask_stop(STOP_REPLACE)
             running.proc.terminate()  # on standby: nothing to finish
             self._discarded.append(running)
         if spec is None and self._stopping is None:
@@ -188,6 +192,32 @@ class Supervisor:
         if spec is not None:
             self._start()
         self.tick()
+
+    def carry(self, on_ids: Iterable[str]) -> None:
+        """The regions a previous agent run left ON: held as if just seen, until the first frames decide.
+
+        Then the first process goes (with these states): it publishes no OFF before it has looked.
+        """
+        for roi_id in on_ids:
+            if not (roi_id in self.held and self.held[roi_id].on):
+                self.held[roi_id] = HeldState(True, math.inf)  # the pipeline reads inf as "now"
+        self.carrying = False
+
+    def leave(self) -> None:
+        """The agent stops: every process ends without touching its regions (see STOP_LEAVE)."""
+        self._wanted = None
+        self._restart_at = None
+        for proc in (self._running, self._stopping):
+            if proc is not None and proc.live:
+                proc.ask_stop(STOP_LEAVE)
+            elif proc is not None:
+                proc.ask_stop(STOP_REPLACE)
+                proc.proc.terminate()  # on standby: it never published
+        if self._stopping is None and self._running is not None and self._running.live:
+            self._stopping = self._running
+        elif self._running is not None and self._running is not self._stopping:
+            self._discarded.append(self._running)
+        self._running = None
 
     def send_error(self, error: str | None) -> None:
         """Tell the running process to report an error (e.g. a refused config) in its status."""
@@ -231,10 +261,11 @@ class Supervisor:
         stopping.drain()
         if stopping.stop_at is None:
             successor = self._running
+            mode = STOP_CLEAR if self._clear else STOP_REPLACE
             if successor is None or successor.ready or now >= successor.started + READY_WAIT:
-                stopping.ask_stop(self._clear)
+                stopping.ask_stop(mode)
             if successor is not None and not successor.proc.is_alive():
-                stopping.ask_stop(self._clear)
+                stopping.ask_stop(mode)
             return
         if stopping.proc.is_alive():
             stopping.escalate(now)
@@ -267,7 +298,7 @@ class Supervisor:
         if running is not None:
             if not running.proc.is_alive():
                 self._crashed(running, now)
-            elif not running.live and self._stopping is None:
+            elif not running.live and self._stopping is None and not self.carrying:
                 self._go(running)
         due = self._restart_at is None or now >= self._restart_at
         if self._running is None and self._stopping is None and self._wanted is not None and due:
@@ -296,8 +327,7 @@ class Supervisor:
         self._restart_at = now + delay
 
     def close(self, timeout: float = STOP_GRACE + 2.0) -> None:
-        """A real stop that waits (agent shutdown only)."""
-        self.want(None)
+        """Wait (briefly) for the processes to end after leave() or want(None) (agent shutdown only)."""
         deadline = time.monotonic() + timeout
         while not self.idle and time.monotonic() < deadline:
             time.sleep(0.02)

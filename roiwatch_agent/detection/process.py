@@ -1,7 +1,8 @@
 """The detection process: one OS process per camera, with its own MQTT connection.
 
-Its last will is ``status: offline``, so Home Assistant learns at once when it dies without
-saying so. It never reconfigures itself: a new config means a new process.
+Its last will is ``status: offline``, delayed by the restart grace: Home Assistant learns when it
+is gone for good, not when it is restarted. It never reconfigures itself: a new config means a
+new process.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 import paho.mqtt.client as mqtt
 
 from .. import protocol
-from ..broker import BrokerSettings, connect_async, connection_accepted, make_client
+from ..broker import BrokerSettings, connect_async, connection_accepted, disconnect, make_client
 from ..capture.handover import CaptureHandle, FrameReader
 from ..capture.sources import MqttPictureSource, SourceError
 from .pipeline import MIN_CROP, HeldState, Pipeline
@@ -31,16 +32,20 @@ STATUS_EVERY = 5.0  # seconds between status refreshes (fps)
 SOURCE_RETRY = 5.0
 CONNECT_WAIT = 1.0  # seconds detection waits for the broker before its first frame
 HELD_EVERY = 0.5  # seconds between region states sent to the supervisor while a region is ON
-# Seconds the broker holds a dead process's last will: the supervisor restarts a killed
-# process well within it, and the successor's connection drops the will (HA sees no offline).
-WILL_DELAY = 10
+# How a detection process stops (the supervisor's ("stop", mode)):
+STOP_CLEAR = "clear"  # a real stop (disarmed, config removed): every region OFF
+STOP_REPLACE = "replace"  # a successor takes over: leave the states as they are
+# The agent stops or is gone (SIGTERM, the supervisor's pipe closed): leave the states as they
+# are and disconnect keeping the last will, which the broker publishes once the grace is over,
+# unless a restarted agent's detection process connects under the same client id before.
+STOP_LEAVE = "leave"
 
 
 def detector_client_id(base_topic: str, camera_id: str) -> str:
-    """One MQTT client id per camera, the same for every detection process of it.
+    """One MQTT client id per camera, the same for every detection process of it, in every run.
 
-    A successor that connects under it before WILL_DELAY has passed keeps the broker from
-    publishing a killed predecessor's last will (see broker.make_client).
+    A successor that connects under it within the restart grace keeps the broker from
+    publishing a predecessor's last will (see broker.make_client).
     """
     return f"roiwatch-det-{base_topic.replace('/', '_')}-{camera_id}"
 
@@ -58,6 +63,7 @@ class DetectionSettings:
     version: str
     log_level: int
     capture: CaptureHandle | None = None  # smart: the capture process started once per agent run
+    grace: int = protocol.RESTART_GRACE  # seconds: the delay of every last will (--restart-grace)
 
 
 @dataclass(frozen=True)
@@ -177,9 +183,10 @@ class DetectionProcess:
     states that process left (so two processes of a camera never publish at once, and the
     detection gap does not include loading the model).
 
-    ``control`` is a duplex pipe to the supervisor. In: ``("go", held)``, ``("stop", clear)``
-    (``clear``: a real stop, publish every region OFF; else a replacement, leave the states as
-    they are for the next process) and ``("error", msg)``. Out: ``("ready",)``, ``("held",
+    ``control`` is a duplex pipe to the supervisor. In: ``("go", held)``, ``("stop", mode)``
+    (STOP_CLEAR: a real stop, publish every region OFF; STOP_REPLACE: leave the states as they
+    are for the next process; STOP_LEAVE: the agent stops, see STOP_LEAVE) and ``("error", msg)``.
+    A SIGTERM or the loss of the pipe is STOP_LEAVE. Out: ``("ready",)``, ``("held",
     states)`` before each region change is published and every HELD_EVERY while a region is ON
     (so the supervisor can hand the states on even after a SIGKILL), ``("crashed", error)``,
     and ``("cleared",)`` once a real stop published its OFFs.
@@ -193,12 +200,12 @@ class DetectionProcess:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.orphaned = threading.Event()
-        self.clear = False
+        self.mode = STOP_LEAVE
         self.client = make_client(
             spec.settings.broker,
             detector_client_id(spec.settings.base_topic, self.cam),
             will=self._will(),
-            will_delay=WILL_DELAY,
+            will_delay=spec.settings.grace,
         )
         self.reporter = _Reporter(spec, self.client)
         self.pictures: MqttPictureSource | None = None
@@ -218,7 +225,7 @@ class DetectionProcess:
                 protocol.STATE_OFFLINE,
                 revision=self.spec.revision,
                 restarts=self.spec.restarts,
-                error="detection process died",
+                error="detection process gone",
                 version=self.spec.settings.version,
             ),
         )
@@ -257,7 +264,7 @@ class DetectionProcess:
                 self._lost_supervisor()
                 break
             if msg[0] == "stop":
-                self.clear = bool(msg[1])
+                self.mode = msg[1]
                 self.stopping.set()
             elif msg[0] == "error":
                 self.reporter.set_status(error=msg[1])
@@ -271,7 +278,8 @@ class DetectionProcess:
 
     def _lost_supervisor(self) -> None:
         if not self.orphaned.is_set():
-            _LOGGER.warning("Controller is gone; stopping")
+            _LOGGER.warning("Controller is gone; stopping (states left for the next agent)")
+        self.mode = STOP_LEAVE
         self.orphaned.set()
         self.stopping.set()
 
@@ -304,7 +312,7 @@ class DetectionProcess:
         self.preview.start()
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        connect_async(self.client, self.spec.settings.broker, WILL_DELAY)
+        connect_async(self.client, self.spec.settings.broker, self.spec.settings.grace)
         try:
             if failure is not None:
                 raise failure
@@ -320,12 +328,12 @@ class DetectionProcess:
             _LOGGER.debug(
                 "revision %s: last frame analysed at monotonic %.3f", self.spec.revision, self._last_frame_at
             )
-        if self.clear or self.orphaned.is_set():  # a real stop: leave no stale ON behind
+        if self.mode == STOP_CLEAR:  # a real stop: leave no stale ON behind
             self.reporter.set_rois([(roi_id, False) for roi_id, on in self.reporter.roi_on.items() if on])
-        if self.orphaned.is_set():  # nobody will restart us: say so, as the last will would have
-            self.reporter.set_status(protocol.STATE_OFFLINE, error="the agent process is gone")
-        _flush(self.client, self.reporter)
-        if self.clear:
+        # Leaving, nothing more is published: a restarted agent carries the states on, and if
+        # none comes back within the grace, the broker publishes our will ("offline").
+        _flush(self.client, self.reporter, keep_will=self.mode == STOP_LEAVE)
+        if self.mode == STOP_CLEAR:
             self._tell("cleared")
         elif self.pipeline is not None:
             self._send_held()  # the final states, for our successor
@@ -450,8 +458,8 @@ class DetectionProcess:
         self._last_frame_at = now
 
 
-def _flush(client: mqtt.Client, reporter: _Reporter) -> None:
+def _flush(client: mqtt.Client, reporter: _Reporter, *, keep_will: bool = False) -> None:
     """Let queued publishes leave before disconnecting (best effort if the broker is away)."""
     reporter.flush()
-    client.disconnect()
+    disconnect(client, keep_will=keep_will)
     client.loop_stop()

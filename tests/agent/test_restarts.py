@@ -36,12 +36,12 @@ def _revision(recorder, camera, revision, rois, kind="smart"):
     recorder.wait_status(camera, state="running", revision=revision, after=t, timeout=30)
 
 
-def _people_on_the_walkway(recorder, start_agent, vtest):
+def _people_on_the_walkway(recorder, start_agent, vtest, *extra):
     """A smart agent on vtest.avi (looped) whose walkway region has turned ON."""
     # off_delay 5: longer than the person model's own misses on vtest.avi, so an OFF is a restart's.
     walk = roi("walk", WALKWAY, off_delay=5)
     recorder.publish(TOPICS.config(CAM), make_config(CAM, 1, [walk]))
-    agent = start_agent("smart", "--camera", CAM, "--source", str(vtest), "--loop")
+    agent = start_agent("smart", "--camera", CAM, "--source", str(vtest), "--loop", *extra)
     recorder.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=30)
     return agent, walk
 
@@ -92,7 +92,7 @@ def test_a_real_stop_clears_the_regions(recorder, start_agent, vtest):
 
 def test_a_real_stop_clears_the_regions_of_a_hung_process(recorder, start_agent, vtest):
     """A process that cannot answer (SIGSTOP) is killed; the agent clears its regions for it."""
-    agent, _ = _people_on_the_walkway(recorder, start_agent, vtest)
+    agent, _ = _people_on_the_walkway(recorder, start_agent, vtest, "--restart-grace", "5")
     [pid] = agent.detector_pids()
     os.kill(pid, signal.SIGSTOP)
     t0 = time.monotonic()
@@ -101,7 +101,7 @@ def test_a_real_stop_clears_the_regions_of_a_hung_process(recorder, start_agent,
     assert not pid_alive(pid)
     assert _texts(recorder, TOPICS.roi(CAM, "walk"), after=t0) == ["OFF"]
     assert _texts(recorder, TOPICS.detected(CAM), after=t0) == ["OFF"]
-    # The broker publishes the killed process's will (offline) WILL_DELAY later; the agent,
+    # The broker publishes the killed process's will (offline) the grace later; the agent,
     # which stopped detection on purpose, says "stopped" again right after it.
     will = recorder.wait_for(TOPICS.status(CAM), lambda m: b"offline" in m.payload, after=t0, timeout=20)
     recorder.wait_status(CAM, state="stopped", after=will.at, timeout=10)
