@@ -215,6 +215,7 @@ class DetectionProcess:
         self.pipeline: Pipeline | None = None
         self._held_sent = 0.0
         self._last_frame_at: float | None = None
+        self._undecided: set[str] = set()  # regions held ON, not yet confirmed or let go (bench log)
         self._frames = 0  # analysed since _window_start, for the fps in the status
         self._window_start = 0.0
 
@@ -317,6 +318,8 @@ class DetectionProcess:
             if failure is not None:
                 raise failure
             self.pipeline = Pipeline(self.spec.config, person, held=held)
+            held_on = {roi_id for roi_id, st in self.pipeline.state.items() if st.on}
+            self._undecided = {r.id for r in self.pipeline.rois if r.is_person and r.id in held_on}
             # "starting" and the regions go out before "running" (a broker that is away does
             # not hold detection up for long: the cached config detects without it).
             self.connected.wait(CONNECT_WAIT)
@@ -456,6 +459,16 @@ class DetectionProcess:
             self._frames = 0
             self._window_start = now
         self._last_frame_at = now
+        if self._undecided:
+            self._log_decided(now)
+
+    def _log_decided(self, now: float) -> None:
+        """Debug log (scripts/bench): the regions held ON are all confirmed by a person, or OFF."""
+        assert self.pipeline is not None
+        state = self.pipeline.state
+        self._undecided = {r for r in self._undecided if state[r].on and state[r].last_check == float("-inf")}
+        if not self._undecided:
+            _LOGGER.debug("revision %s: held regions decided at monotonic %.3f", self.spec.revision, now)
 
 
 def _flush(client: mqtt.Client, reporter: _Reporter, *, keep_will: bool = False) -> None:
