@@ -12,7 +12,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from . import issues, registry, websocket_api
-from .const import BASE_TOPIC, CONF_CAMERA_ID, DOMAIN
+from .const import BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, DOMAIN, KIND_HA
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator, camera_layout
 from .panel import async_setup_panel
 from .protocol import Topics
@@ -80,8 +80,12 @@ async def async_remove_entry(hass: HomeAssistant, entry: RoiWatchConfigEntry) ->
     """Clear the camera's retained config and armed state so no agent keeps running it."""
     camera_id: str = entry.data[CONF_CAMERA_ID]
     topics = Topics(BASE_TOPIC)
+    retained = [topics.config(camera_id), topics.armed(camera_id)]
+    if entry.data[CONF_KIND] == KIND_HA:
+        # HA was the camera: its announce must not offer it for discovery again.
+        retained += [topics.announce(camera_id), topics.availability(camera_id)]
     if await mqtt.async_wait_for_mqtt_client(hass):
-        for topic in (topics.config(camera_id), topics.armed(camera_id)):
+        for topic in retained:
             try:
                 await mqtt.async_publish(hass, topic, "", qos=1, retain=True)
             except HomeAssistantError as err:

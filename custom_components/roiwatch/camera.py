@@ -26,8 +26,9 @@ async def async_setup_entry(
     entry: RoiWatchConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the camera's picture."""
-    async_add_entities([LivePreviewCamera(entry.runtime_data)])
+    """Add the camera's picture; a camera of Home Assistant has one already (its source entity)."""
+    if entry.runtime_data.ha_camera is None:
+        async_add_entities([LivePreviewCamera(entry.runtime_data)])
 
 
 class LivePreviewCamera(RoiWatchEntity, Camera):

@@ -42,6 +42,7 @@ KEY_DETECTION_STATE: Final = "detection_state"
 KEY_FPS: Final = "fps"
 KEY_RESTARTS: Final = "restarts"
 KEY_RUNNING_REVISION: Final = "running_revision"
+KEY_SOURCE: Final = "source"
 
 MANUFACTURER: Final = "RoiWatch"
 MODELS: Final = {
@@ -56,6 +57,7 @@ HOST_HA: Final = "Home Assistant"
 def wire_kind(kind: str) -> str:
     """The protocol kind of an entry kind: a camera of Home Assistant is a dumb camera."""
     return KIND_DUMB if kind == KIND_HA else kind
+
 
 # How long an agent may take to run a newly published revision before a repair issue is raised.
 APPLY_TIMEOUT: Final = timedelta(minutes=1)

@@ -22,7 +22,16 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from . import issues
 from .applied import ApplyWatch
-from .const import BASE_TOPIC, CONF_CAMERA_ID, CONF_KIND, CONF_SOURCE, DOMAIN
+from .const import (
+    BASE_TOPIC,
+    CONF_CAMERA_ID,
+    CONF_FPS,
+    CONF_KIND,
+    CONF_SOURCE,
+    DEFAULT_HA_FPS,
+    DOMAIN,
+    KIND_HA,
+)
 from .device import (
     async_register_camera_device,
     async_set_model,
@@ -30,6 +39,7 @@ from .device import (
     camera_device_info,
     camera_model,
 )
+from .ha_camera import HaCamera
 from .preview import LivePreview
 from .protocol import (
     OFFLINE,
@@ -83,6 +93,18 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         self._was_available: bool | None = None
         self._sw_version: str | None = None
         self._device_id: str | None = None
+        self.ha_camera: HaCamera | None = None
+        """A camera of Home Assistant: the integration sends its source entity's pictures."""
+        if self.kind == KIND_HA:
+            self.ha_camera = HaCamera(
+                hass,
+                entry.entry_id,
+                entry.title,
+                self.camera_id,
+                entry.data[CONF_SOURCE],
+                self.topics,
+                self.async_update_listeners,
+            )
 
     async def _async_update_data(self) -> CameraState:
         """Pushed, never fetched: a refresh (e.g. homeassistant.update_entity) keeps what we have."""
@@ -112,6 +134,12 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         entry.async_on_unload(mqtt.async_subscribe_connection_status(self.hass, self._on_connection))
         entry.async_on_unload(lambda: issues.async_clear_all(self.hass, entry.entry_id))
         await self.async_publish_config()
+        if self.ha_camera is not None:
+            entry.async_on_unload(self.ha_camera.stop)
+            await self.ha_camera.async_start()
+            if self.mqtt_connected:
+                await self.ha_camera.async_connected()
+            self._update_ha_camera()
 
     async def async_regions_changed(self) -> None:
         """A region was added, changed or removed: follow its topic, then publish the whole config."""
@@ -173,8 +201,20 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
     @callback
     def async_update_listeners(self) -> None:
         """Log availability changes once per change, then update the listeners."""
+        self._update_ha_camera()
         self._log_availability()
         super().async_update_listeners()
+
+    @callback
+    def _update_ha_camera(self) -> None:
+        """A camera of Home Assistant sends pictures while armed and connected, at its fps."""
+        if self.ha_camera is None or self._stopped:
+            return
+        self.ha_camera.update(
+            self.data.armed and self.mqtt_connected,
+            float(self.config_entry.options.get(CONF_FPS, DEFAULT_HA_FPS)),
+            self.data.status,
+        )
 
     # ------------------------------------------------------------------ derived state
 
@@ -198,6 +238,11 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         """The agent and its detection process are alive (whatever they report)."""
         if not self.mqtt_connected or self.data.availability == OFFLINE:
             return False
+        if self.ha_camera is not None:
+            if self.ha_camera.problem:
+                return False  # at once, before our own "offline" comes back from the broker
+            if self.data.status is None:
+                return False  # the availability is HA's own: only a detector's status says one runs
         if self.data.status is None:
             return self.data.availability == ONLINE
         return bool(self.data.status["state"] != STATE_OFFLINE)
@@ -329,6 +374,10 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
             self.config_entry.async_create_task(
                 self.hass, self.async_publish_config(), "roiwatch republish config"
             )
+            if self.ha_camera is not None:
+                self.config_entry.async_create_task(
+                    self.hass, self.ha_camera.async_connected(), "roiwatch announce"
+                )
         self.async_update_listeners()
 
     @callback

@@ -8,7 +8,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .coordinator import RoiWatchConfigEntry
+from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 
 TO_REDACT = {"password", "username", "token", "access_token", "api_key", "secret", "credentials"}
 
@@ -38,6 +38,23 @@ async def async_get_config_entry_diagnostics(
                 **asdict(coordinator.preview.counts),
             },
             "published_config": coordinator.publisher.config,
+            "ha_camera": _ha_camera(coordinator),
         },
         TO_REDACT,
     )
+
+
+def _ha_camera(coordinator: RoiWatchCoordinator) -> dict[str, Any] | None:
+    """A camera of Home Assistant: its source, how it does, and the rates of its pictures."""
+    camera = coordinator.ha_camera
+    if camera is None:
+        return None
+    pump = camera.pump
+    return {
+        "source_entity_id": camera.source,
+        "source_state": pump.state,
+        "error": pump.error,
+        "sending": pump.running,
+        **pump.rates(),
+        **asdict(pump.counts),
+    }

@@ -1,4 +1,5 @@
-"""Repair issues of a camera: config not applied in time, agent reporting an error."""
+"""Repair issues of a camera: config not applied in time, agent reporting an error; for a camera
+of Home Assistant: its source entity removed, no analyzer taking its pictures."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from .const import DOMAIN
 
 ISSUE_NOT_APPLIED = "config_not_applied"
 ISSUE_AGENT_ERROR = "agent_error"
+ISSUE_SOURCE_MISSING = "source_missing"
+ISSUE_NO_ANALYZER = "no_analyzer"
+ISSUES = (ISSUE_NOT_APPLIED, ISSUE_AGENT_ERROR, ISSUE_SOURCE_MISSING, ISSUE_NO_ANALYZER)
 
 
 def issue_id(kind: str, entry_id: str) -> str:
@@ -51,6 +55,34 @@ def async_raise_agent_error(hass: HomeAssistant, entry_id: str, camera: str, err
 
 
 @callback
+def async_raise_source_missing(hass: HomeAssistant, entry_id: str, camera: str, source: str) -> None:
+    """The camera entity a camera of Home Assistant takes its pictures from is gone."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_SOURCE_MISSING, entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_SOURCE_MISSING,
+        translation_placeholders={"camera": camera, "source": source},
+    )
+
+
+@callback
+def async_raise_no_analyzer(hass: HomeAssistant, entry_id: str, camera: str, camera_id: str) -> None:
+    """Pictures are sent but no analyzer reports for the camera."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_NO_ANALYZER, entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_NO_ANALYZER,
+        translation_placeholders={"camera": camera, "camera_id": camera_id},
+    )
+
+
+@callback
 def async_clear(hass: HomeAssistant, kind: str, entry_id: str) -> None:
     """Delete one issue of a camera, if raised."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
@@ -59,5 +91,5 @@ def async_clear(hass: HomeAssistant, kind: str, entry_id: str) -> None:
 @callback
 def async_clear_all(hass: HomeAssistant, entry_id: str) -> None:
     """Delete every issue of a camera."""
-    for kind in (ISSUE_NOT_APPLIED, ISSUE_AGENT_ERROR):
+    for kind in ISSUES:
         async_clear(hass, kind, entry_id)

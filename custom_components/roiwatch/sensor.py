@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -16,10 +17,15 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .const import KEY_DETECTION_STATE, KEY_FPS, KEY_RESTARTS, KEY_RUNNING_REVISION
+from .const import CONF_SOURCE, KEY_DETECTION_STATE, KEY_FPS, KEY_RESTARTS, KEY_RUNNING_REVISION, KEY_SOURCE
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 from .entity import RoiWatchEntity
+from .ha_camera import HaCamera
 from .protocol import STATES
+from .pump import SOURCE_STATES
+
+ATTR_SOURCE = CONF_SOURCE
+ATTR_ERROR = "error"
 
 PARALLEL_UPDATES = 0
 
@@ -82,8 +88,11 @@ async def async_setup_entry(
     entry: RoiWatchConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the diagnostic sensors."""
-    async_add_entities(RoiWatchSensor(entry.runtime_data, description) for description in SENSORS)
+    """Add the diagnostic sensors; a camera of Home Assistant also says how its source does."""
+    coordinator = entry.runtime_data
+    async_add_entities(RoiWatchSensor(coordinator, description) for description in SENSORS)
+    if coordinator.ha_camera is not None:
+        async_add_entities([SourceSensor(coordinator, coordinator.ha_camera)])
 
 
 class RoiWatchSensor(RoiWatchEntity, SensorEntity):
@@ -105,3 +114,32 @@ class RoiWatchSensor(RoiWatchEntity, SensorEntity):
     def native_value(self) -> StateType:
         """See the description."""
         return self.entity_description.value_fn(self.coordinator)
+
+
+class SourceSensor(RoiWatchEntity, SensorEntity):
+    """A camera of Home Assistant: whether its source entity gives pictures, and if not why."""
+
+    _attr_device_class = SensorDeviceClass.ENUM
+    _attr_options = list(SOURCE_STATES)
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = KEY_SOURCE
+
+    def __init__(self, coordinator: RoiWatchCoordinator, camera: HaCamera) -> None:
+        """Initialise."""
+        super().__init__(coordinator, KEY_SOURCE)
+        self._camera = camera
+
+    @property
+    def available(self) -> bool:
+        """Always: it says itself what is wrong."""
+        return True
+
+    @property
+    def native_value(self) -> str:
+        """ok, paused (disarmed or MQTT down), unavailable, missing or failing."""
+        return self._camera.pump.state
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The source entity, and why it gives no picture."""
+        return {ATTR_SOURCE: self._camera.source, ATTR_ERROR: self._camera.pump.error}

@@ -64,11 +64,13 @@ from .const import (
     CONF_OFF_DELAY,
     CONF_POINTS,
     CONF_SENSITIVITY,
+    CONF_SOURCE,
     DOMAIN,
     KEY_CONFIG_APPLIED,
     KEY_DETECTION_STATE,
     KEY_PREVIEW,
     KEY_RUNNING_REVISION,
+    KIND_HA,
     SUBENTRY_ROI,
 )
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
@@ -178,7 +180,9 @@ def _describe(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
         "revision": None if coordinator is None else coordinator.publisher.revision,
         # From the agent's status: the panel's "applied" must not need a disabled-by-default sensor.
         "running_revision": None if coordinator is None else coordinator.running_revision,
-        "entities": {name: entity_id(*where) for name, where in ENTITIES.items()},
+        "entities": {name: entity_id(*where) for name, where in ENTITIES.items()}
+        # A camera of Home Assistant: its live picture is its source entity's.
+        | ({"camera": entry.data[CONF_SOURCE]} if entry.data[CONF_KIND] == KIND_HA else {}),
         "regions": [
             {
                 **roi_config(subentry),
