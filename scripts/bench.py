@@ -13,6 +13,8 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
   capture   - the frame hand-over (capture process -> shared memory -> detection process) per
               frame vs a bare cap.read() in the same process; resident memory per process of the
               smart agent on the camera module (a fake rpicam-vid, itself not counted)
+  rtsp      - CPU per IP camera (capture process, whole agent) on a 1080p H.264 main stream vs
+              360p H.265 and H.264 sub streams, side by side, from GStreamer's RTSP server
   ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on;
               a look at a camera entity -> its live picture in HA (smart, and dumb via the analyzer)
               (tests/ha/bench_e2e.py: HA's real core and MQTT client, real mosquitto, real agent)
@@ -805,11 +807,85 @@ def bench_capture(seconds: float) -> None:
         broker.close()
 
 
+def _ticks(pids: list[int]) -> int:
+    """CPU clock ticks (user + system) the processes used so far; one that is gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def bench_rtsp(seconds: float) -> None:
+    """CPU per IP camera: a 1080p H.264 main stream (4 Mbit/s) against 360p sub streams
+    (512 kbit/s), all at vtest.avi's 10 fps, armed (5 fps analysed, people in view); the three
+    cameras side by side in one window, so that they share the machine's load."""
+    from tests.agent.conftest import Recorder
+    from tests.rtsp_camera import RtspCamera, missing
+
+    print("\n[rtsp] CPU per IP camera, main stream vs sub stream (GStreamer RTSP server, looped vtest.avi)")
+    if reason := missing():
+        print(f"  skipped: {reason}")
+        return
+    tmp = Path(tempfile.mkdtemp())
+    camera = RtspCamera("viewer", "bench-pw", tmp / "rtsp.log")
+    camera.start()
+    broker = Mosquitto()
+    broker.start()
+    recorder = Recorder(broker)
+    streams = {
+        "main": ("/main", "1920x1080 H.264"),
+        "sub": ("/sub", "640x360 H.265"),
+        "sub264": ("/sub264", "640x360 H.264"),
+    }
+    agents = {}
+    try:
+        for cam, (path, _what) in streams.items():
+            recorder.publish(
+                f"roiwatch/{cam}/config", protocol.encode_config(config([walk_roi()], camera=cam))
+            )
+            agents[cam] = subprocess.Popen(
+                [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", cam, "--broker", broker.url,
+                 "--state-dir", str(tmp / cam), "--log-level", "WARNING"],
+                cwd=REPO, env={**os.environ, "ROIWATCH_SOURCE": camera.url(path)},
+            )  # fmt: skip
+        for cam in streams:
+            recorder.wait_status(cam, state="running", revision=1, timeout=60)
+        time.sleep(5)  # steady state: every model loaded and run
+        trees = {cam: [a.pid, *_descendants(a.pid)] for cam, a in agents.items()}
+        captures = {cam: [p for p in tree if _comm(p) == "roiwatch-cap"] for cam, tree in trees.items()}
+        t0 = time.monotonic()
+        before = {cam: (_ticks(trees[cam]), _ticks(captures[cam])) for cam in streams}
+        time.sleep(seconds)
+        elapsed = time.monotonic() - t0
+        per_s = os.sysconf("SC_CLK_TCK") * elapsed
+        agent_cpu = {cam: (_ticks(trees[cam]) - before[cam][0]) / per_s for cam in streams}
+        capture_cpu = {cam: (_ticks(captures[cam]) - before[cam][1]) / per_s for cam in streams}
+        for cam, (_path, what) in streams.items():
+            times = capture_cpu["main"] / capture_cpu[cam], agent_cpu["main"] / agent_cpu[cam]
+            ratio = f"; the main stream {times[0]:.1f}x / {times[1]:.1f}x" if cam != "main" else ""
+            line(
+                f"{what}, 10 fps: capture / whole agent, share of a core",
+                f"{capture_cpu[cam]:.1%} / {agent_cpu[cam]:.1%}{ratio}",
+            )
+    finally:
+        for agent in agents.values():
+            agent.terminate()
+        for agent in agents.values():
+            agent.wait(15)
+        recorder.close()
+        broker.close()
+        camera.kill()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sections = ["pipeline", "restart", "dumb", "analyzer", "preview", "capture", "ha"]
+    sections = ["pipeline", "restart", "dumb", "analyzer", "preview", "capture", "rtsp", "ha"]
     parser.add_argument("--only", choices=sections, action="append")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
@@ -835,6 +911,8 @@ def main() -> int:
         bench_preview(args.seconds, args.rounds)
     if "capture" in only:
         bench_capture(args.seconds)
+    if "rtsp" in only:
+        bench_rtsp(args.seconds * 2)
     if "ha" in only:
         bench_ha(args.rounds)
     return 0
