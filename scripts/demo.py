@@ -1,4 +1,4 @@
-"""RoiWatch demo: a broker, a real Home Assistant, a smart and a dumb camera and an analyzer.
+"""RoiWatch demo: a broker, a real Home Assistant, a smart, a dumb and an HA camera and an analyzer.
 
 Run through ``scripts/demo`` (which runs ``scripts/setup`` first), with ``.venv/bin/python``:
 
@@ -11,9 +11,10 @@ Everything lives in ``demo/run/`` (git-ignored), which is deleted and made anew 
 mosquitto's config and log, Home Assistant's config directory, the agents' state and all logs.
 Home Assistant is set up exactly as a person would do it in the UI, through the same REST and
 websocket APIs the frontend calls: onboarding (user, core config, analytics, integration), the
-MQTT config flow, the discovered RoiWatch cameras confirmed, and their regions added with the
-region subentry flow. What is printed comes from Home Assistant (its ``state_changed`` events),
-not from the agents.
+MQTT config flow, the discovered RoiWatch cameras confirmed, HA's core MJPEG camera on the
+demo's picture server (tests/picture_server.py) added as a RoiWatch "camera of Home Assistant",
+and the cameras' regions added with the region subentry flow. What is printed comes from Home
+Assistant (its ``state_changed`` events), not from the agents.
 """
 
 from __future__ import annotations
@@ -105,7 +106,14 @@ CAMERAS = (
             Region("Car park", "70,25 100,25 100,40 70,40", detect="motion"),
         ),
     ),
+    # A camera of Home Assistant: HA's core mjpeg camera on the demo's picture server, which
+    # shows vtest.avi for PEOPLE_EMPTY_S[0] s, then the empty street for PEOPLE_EMPTY_S[1] s.
+    Camera("garden", "Garden", "ha", (Region("Lawn path", "20,50 60,50 60,100 20,100"),)),
 )
+# The Garden camera's picture server (tests/picture_server.py): seconds of people, then of nobody.
+PEOPLE_EMPTY_S = (20, 15)
+GARDEN_FPS = 2
+GARDEN_SOURCE_NAME = "Garden IP camera"  # the mjpeg config entry: its camera is Garden's source
 
 
 def log(message: str) -> None:
@@ -550,6 +558,7 @@ class Demo:
         self.ha: HomeAssistant | None = None
         self.http_port = 0
         self.mqtt_port = 0
+        self.picture_port = 0
         self.failures: list[str] = []
         self.problems: list[str] = []  # recovered from, but --check fails on them
 
@@ -566,6 +575,7 @@ class Demo:
             raise DemoError(f"{VIDEO} is missing: run scripts/setup")
         self.http_port = free_port(self.args.port)
         self.mqtt_port = free_port(self.args.mqtt_port)
+        self.picture_port = free_port()
         (RUN / "mosquitto.conf").write_text(
             f"# Written by scripts/demo. Plain MQTT on loopback only, nothing kept across runs.\n"
             f"listener {self.mqtt_port} 127.0.0.1\n"
@@ -631,6 +641,25 @@ class Demo:
             "analyzer", [agent, "analyzer", "--broker", broker, "--state-dir", str(RUN / "state-analyzer")]
         )
         log("agents started: smart camera 'porch', dumb camera 'gate' and the analyzer (vtest.avi, looped)")
+        self.processes.start(
+            "picture-server",
+            [
+                str(VENV_BIN / "python"),
+                "-m",
+                "tests.picture_server",
+                "--port",
+                str(self.picture_port),
+                "--video",
+                str(VIDEO),
+                "--fps",
+                str(GARDEN_FPS),
+                "--width",
+                "640",
+                "--cycle",
+                ",".join(map(str, PEOPLE_EMPTY_S)),
+            ],
+        )
+        log(f"picture server (an IP camera for Garden) on http://127.0.0.1:{self.picture_port}")
 
     async def setup_home_assistant(self, ha: HomeAssistant) -> None:
         await ha.wait_up(self.processes)
@@ -653,10 +682,19 @@ class Demo:
         log(f"MQTT integration set up (broker 127.0.0.1:{self.mqtt_port})")
 
         # The agents announced themselves: HA's MQTT discovery offers each camera for setup.
-        discovered = await self.wait_discovered(ha, {c.camera_id for c in CAMERAS})
+        discovered = await self.wait_discovered(ha, {c.camera_id for c in CAMERAS if c.kind != "ha"})
         for cam in CAMERAS:
             flow_id = discovered.get(cam.camera_id)
-            if flow_id:
+            if cam.kind == "ha":  # "Add integration > RoiWatch", then pick HA's camera entity
+                source = await self.add_mjpeg_camera(ha)
+                result = await ha.flow(
+                    "/api/config/config_entries/flow",
+                    {"handler": "roiwatch", "show_advanced_options": False},
+                    {"name": cam.name, "camera_id": cam.camera_id, "kind": cam.kind},
+                    {"source_entity_id": source},
+                )
+                how = f"added as a camera of Home Assistant ({source})"
+            elif flow_id:
                 result = await ha.request(
                     "POST", f"/api/config/config_entries/flow/{flow_id}", {"name": cam.name}
                 )
@@ -683,6 +721,31 @@ class Demo:
                 )
         await self.refresh_watched(ha)
         await self.remove_onboarding_extras(ha)
+
+    async def add_mjpeg_camera(self, ha: HomeAssistant) -> str:
+        """HA's core MJPEG IP Camera on the picture server, through its config flow; its entity id."""
+        url = f"http://127.0.0.1:{self.picture_port}"
+        result = await ha.flow(
+            "/api/config/config_entries/flow",
+            {"handler": "mjpeg", "show_advanced_options": False},
+            {
+                "name": GARDEN_SOURCE_NAME,
+                "mjpeg_url": f"{url}/stream.mjpg",
+                "still_image_url": f"{url}/snapshot.jpg",
+                "verify_ssl": False,
+            },
+        )
+        if result["type"] != "create_entry":
+            raise DemoError(f"MJPEG camera flow: {result}")
+        entry_id = result["result"]["entry_id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for ent in await ha.call("config/entity_registry/list"):
+                if ent.get("config_entry_id") == entry_id and ent["entity_id"].startswith("camera."):
+                    log(f"MJPEG IP camera {GARDEN_SOURCE_NAME!r} set up: {ent['entity_id']} ({url})")
+                    return str(ent["entity_id"])
+            await asyncio.sleep(0.5)
+        raise DemoError("the MJPEG camera's entity did not appear")
 
     async def confirm_http_config(self, ha: HomeAssistant) -> None:
         """Keep the demo's HTTP settings (loopback only), as the "Confirm" button does.
@@ -900,7 +963,7 @@ class Demo:
             self.failures.append(problem)
             log(f"CHECK FAILED: {problem}")
         await self.wait_for(
-            "both cameras run the latest configuration revision",
+            "every camera runs the latest configuration revision",
             lambda: all(self.applied(c.camera_id) for c in CAMERAS),
             deadline,
         )
