@@ -5,6 +5,8 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
               model on every full frame and HOG on every full frame; missed ROI entries; latency
   restart   - config change -> detection running the new revision, and the detection gap (last frame
               analysed under the old revision -> first under the new); real agent, real mosquitto
+  agent_restart - a service restart of the smart agent (SIGTERM, started again at once, at most
+              10 rounds): SIGTERM -> the new agent's first frame -> its regions confirmed
   dumb      - the dumb agent's resident memory and CPU per frame vs a bare JPEG encode
   analyzer  - dumb cameras at 5 fps that one analyzer core keeps up with
   preview   - detection CPU per frame with no viewer / one viewer (2 requests a second) vs the
@@ -26,6 +28,7 @@ import argparse
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -313,6 +316,84 @@ def bench_restart(rounds: int) -> None:
     finally:
         agent.terminate()
         agent.wait(15)
+        broker.close()
+
+
+DECIDED = re.compile(r"held regions decided at monotonic ([\d.]+)")
+
+
+def bench_agent_restart(rounds: int) -> None:
+    """A service restart of a smart agent (SIGTERM to its group, then started again at once).
+
+    SIGTERM -> the new agent's first frame analysed -> its regions held ON confirmed by the person
+    model (people on the walkway all the time). Frame and decision times come from the new agent's
+    debug log (CLOCK_MONOTONIC is one clock for every process of the machine). Also checked: no
+    region OFF and no ``offline`` in any round.
+    """
+    print(f"\n[agent_restart] SIGTERM and start again ({rounds} rounds, real agent, people in view)")
+    broker = Mosquitto()
+    broker.start()
+    state = tempfile.mkdtemp()
+    seen: list[tuple[str, bytes, float]] = []
+    watcher = Watcher(broker.port)
+    watcher.client.on_message = lambda _c, _u, m: seen.append((m.topic, m.payload, time.monotonic()))
+    walk = {**walk_roi(off_delay=5.0), "id": "walk", "name": "Walk"}
+    payload = protocol.encode_config(config([walk]))
+    watcher.client.publish("roiwatch/bench/config", payload, qos=1, retain=True)
+    argv = [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", "bench", "--source", str(VIDEO)]
+    argv += ["--loop", "--broker", broker.url, "--state-dir", state, "--log-level", "DEBUG"]
+
+    def start() -> tuple[subprocess.Popen[str], dict[str, float]]:
+        agent = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        marks: dict[str, float] = {}
+
+        def read_log() -> None:
+            assert agent.stderr is not None
+            for text in agent.stderr:
+                if (m := FIRST_FRAME.search(text)) and "first" not in marks:
+                    marks["first"] = float(m[2])
+                elif m := DECIDED.search(text):
+                    marks.setdefault("decided", float(m[1]))
+
+        threading.Thread(target=read_log, daemon=True).start()
+        return agent, marks
+
+    agent, _ = start()
+    try:
+        deadline = time.monotonic() + 60
+        while ("roiwatch/bench/roi/walk", b"ON") not in [(t, p) for t, p, _ in seen]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the walkway never turned ON")
+            time.sleep(0.1)
+        first, decided, gone, stops = [], [], [], []
+        for _ in range(rounds):
+            time.sleep(2)  # a few frames under this run
+            t0 = time.monotonic()
+            stops.append(t0)
+            os.killpg(agent.pid, signal.SIGTERM)
+            agent.wait(15)
+            gone.append(time.monotonic() - t0)
+            agent, marks = start()
+            deadline = time.monotonic() + 60
+            while "decided" not in marks and time.monotonic() < deadline:
+                time.sleep(0.02)
+            first.append(marks["first"] - t0)
+            decided.append(marks["decided"] - t0)
+        line("agent restart: SIGTERM -> old agent gone", _percentiles(gone))
+        line("agent restart: SIGTERM -> first frame analysed by the new agent", _percentiles(first))
+        line("agent restart: SIGTERM -> regions confirmed by the new agent", _percentiles(decided))
+        # (The very first start, with nothing retained yet, publishes the region OFF: not counted.)
+        since = [(t, p, at) for t, p, at in seen if at >= stops[0]]
+        offs = [at for t, p, at in since if t.endswith(("/roi/walk", "/detected")) and p == b"OFF"]
+        offline = sum(1 for _t, p, _at in since if b"offline" in p)
+        line("agent restart: OFF / offline published in all rounds", f"{len(offs)} / {offline}")
+        if offs:
+            after = ", ".join(f"{at - max(s for s in stops if s <= at):.1f} s" for at in offs)
+            line("agent restart: the OFFs came after the last SIGTERM by", after)
+    finally:
+        os.killpg(agent.pid, signal.SIGTERM)
+        agent.wait(15)
+        watcher.client.loop_stop()
         broker.close()
 
 
@@ -885,7 +966,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sections = ["pipeline", "restart", "dumb", "analyzer", "preview", "capture", "rtsp", "ha"]
+    sections = ["pipeline", "restart", "agent_restart", "dumb", "analyzer", "preview", "capture", "rtsp"]
+    sections += ["ha"]
     parser.add_argument("--only", choices=sections, action="append")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
@@ -903,6 +985,8 @@ def main() -> int:
         figures = bench_pipeline()
     if "restart" in only:
         bench_restart(args.rounds)
+    if "agent_restart" in only:
+        bench_agent_restart(min(args.rounds, 10))
     if "dumb" in only:
         bench_dumb(args.seconds)
     if "analyzer" in only:
