@@ -11,6 +11,11 @@ from dataclasses import dataclass
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "detection_out"
+# The ONNX graph (scripts/build-onnx-model): the preprocessed NCHW image in, the raw heads out.
+ONNX_FILE = "ssdlite_person.onnx"
+ONNX_INPUT = "image:0"
+ONNX_BOXES = "box_encodings:0"  # (1, anchors, 1, 4): TF's (ty, tx, th, tw)
+ONNX_LOGITS = "class_logits:0"  # (1, anchors, 2): background, person
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,8 @@ class SsdSpec:
     image_size: int = 300
     num_classes: int = 1
     num_layers: int = 6
+    # Feature-map size (cells per side) of each layer for a 300x300 input.
+    feature_maps: tuple[int, ...] = (19, 10, 5, 3, 2, 1)
     min_scale: float = 0.2
     max_scale: float = 0.95
     aspect_ratios: tuple[float, ...] = (1.0, 2.0, 0.5, 3.0, 0.3333)

@@ -1,4 +1,4 @@
-"""Person detector: the SSDLite model through cv2.dnn on real video frames, and the HOG fallback.
+"""Person detector: the SSDLite model (cv2.dnn and ONNX Runtime) on real video frames, and HOG.
 
 Known people were confirmed by eye on frames 100, 200 and 300 of vtest.avi (boxes drawn on
 the frames and inspected); each is given by a point on the person's body.
@@ -65,10 +65,17 @@ def model_path() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def ssd(model_path: Path) -> PersonDetector:
-    detector = load_person_detector(model_path)
-    assert detector.backend == "ssdlite"
+RUNTIMES = ["opencv", "onnxruntime"] if person_model.ort is not None else ["opencv"]
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def ssd(request: pytest.FixtureRequest, model_path: Path) -> PersonDetector:
+    """The SSD on each runtime this machine has: OpenCV dnn (32-bit Pis), ONNX Runtime (the rest)."""
+    if request.param == "opencv":
+        detector = load_person_detector(model_path)
+    else:
+        detector = load_person_detector(runtime="onnxruntime")
+    assert (detector.backend, detector.runtime) == ("ssdlite", request.param)
     return detector
 
 
