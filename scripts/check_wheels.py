@@ -6,6 +6,12 @@ platform, ``pip download --only-binary=:all: --platform ... --python-version X.Y
 the role's dependencies, read from pyproject.toml, and the build backend's (``pip install .``
 builds the agent itself), to wheels: binary wheels for that platform or pure-Python ones. Downloads
 are kept in .cache/wheels/, so a second run only asks the index.
+
+pip evaluates environment markers for the machine it runs on, not for ``--platform``: so each
+requirement's marker is evaluated here for the target (``platform_machine``, Python version), and
+only the requirements that apply are asked for. onnxruntime (the person model's fast runtime) must
+be among the wheels on aarch64 and x86_64, and left out by its marker on 32-bit ARM, whose Pis run
+the model on OpenCV dnn (OpenCV and numpy come from piwheels there, which this does not check).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import sys
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache/wheels"
@@ -39,6 +47,35 @@ def platforms(glibc: int) -> dict[str, list[str]]:
 
 
 DETECTION_PLATFORMS = ["aarch64 (Pi 4/5, 64-bit)", "x86_64"]
+MACHINES = {
+    "aarch64 (Pi 4/5, 64-bit)": "aarch64",
+    "x86_64": "x86_64",
+    "armv7l (Pi Zero 2/3, 32-bit)": "armv7l",
+    "armv6l (Pi Zero W)": "armv6l",
+}
+# The person model's runtime: present where it has wheels, absent elsewhere (OpenCV dnn instead).
+ONNX_RUNTIME = "onnxruntime"
+
+
+def for_target(requirements: list[str], platform: str, python: str) -> list[str]:
+    """The requirements whose markers hold on that platform and Python, without their markers."""
+    env = {
+        "platform_machine": MACHINES[platform],
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
+    out = []
+    for text in requirements:
+        req = Requirement(text)
+        if req.marker is None or req.marker.evaluate(env):
+            req.marker = None
+            out.append(str(req))
+    return out
 
 
 def roles() -> list[tuple[str, list[str], list[str]]]:
@@ -75,7 +112,7 @@ def download(requirements: list[str], release: str, platform: str) -> tuple[bool
     ]
     for tag in platforms(glibc)[platform]:
         cmd += ["--platform", tag]
-    proc = subprocess.run([*cmd, *requirements], capture_output=True, text=True)
+    proc = subprocess.run([*cmd, *for_target(requirements, platform, python)], capture_output=True, text=True)
     if proc.returncode != 0:
         errors = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "ERROR" in line]
         return False, (errors or ["pip download failed"])[0].replace("ERROR: ", "")
@@ -83,6 +120,21 @@ def download(requirements: list[str], release: str, platform: str) -> tuple[bool
     # name version, and a * for a binary wheel (the others are pure Python)
     taken = sorted(" ".join(w.split("-")[:2]) + ("" if w.endswith("-none-any.whl") else "*") for w in wheels)
     return True, ", ".join(taken)
+
+
+def onnx_runtime_check(release: str, platform: str, detect: list[str], wheels: str) -> str | None:
+    """What is wrong with onnxruntime for a detecting role on that platform, or None."""
+    wanted = platform in DETECTION_PLATFORMS
+    named = any(
+        Requirement(r).name == ONNX_RUNTIME for r in for_target(detect, platform, RELEASES[release][0])
+    )
+    if named != wanted:
+        return (
+            f"{ONNX_RUNTIME} {'missing from' if wanted else 'not left out of'} the detect extra by its marker"
+        )
+    if wanted and not re.search(rf"(^|, ){ONNX_RUNTIME} ", wheels):
+        return f"{ONNX_RUNTIME} is not among the wheels"
+    return None
 
 
 def main() -> int:
@@ -94,6 +146,26 @@ def main() -> int:
     ]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda job: download(job[3], job[0], job[2]), jobs))
+    detect = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "detect"
+    ]
+    for i, ((release, role, platform, _reqs), (ok, what)) in enumerate(zip(jobs, results, strict=True)):
+        if (
+            ok
+            and role.startswith("smart")
+            and (problem := onnx_runtime_check(release, platform, detect, what))
+        ):
+            results[i] = (False, problem)
+    # 32-bit ARM: no detection role is downloaded (no OpenCV wheels on PyPI), but its marker must
+    # keep onnxruntime out, or pip there would fail on the detect extra.
+    for release in RELEASES:
+        for platform in platforms(0):
+            if platform not in DETECTION_PLATFORMS:
+                problem = onnx_runtime_check(release, platform, detect, "")
+                jobs.append((release, "detect extra (markers)", platform, []))
+                results.append(
+                    (problem is None, problem or f"{ONNX_RUNTIME} left out (OpenCV dnn runs the model)")
+                )
     print("Wheels per Pi OS release, role and platform (pip download --only-binary=:all:; * binary):")
     print(f"{'release':<17} {'role':<24} {'platform':<29} result")
     for (release, role, platform, _reqs), (ok, what) in zip(jobs, results, strict=True):
