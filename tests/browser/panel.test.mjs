@@ -8,7 +8,9 @@
 // region's binary_sensor reports. Then it drags a corner (the next revision is applied and the
 // points are stored), gets a self-crossing polygon refused with the message at the picture,
 // works at phone width, deletes the region through the panel's confirmation dialog, and leaves
-// the panel (it unsubscribes). Any uncaught error in the page fails it.
+// the panel (it unsubscribes). On Garden, a camera of Home Assistant (HA's MJPEG camera on the
+// demo's picture server), it draws, saves and deletes a region the same way. Any uncaught error
+// in the page fails it.
 // Screenshots of the panel (wide and phone) go to docs/screenshots/ (or $ROIWATCH_SCREENSHOTS).
 // Runs on the oldest and the newest Home Assistant (scripts/demo --ha oldest|newest).
 
@@ -18,6 +20,7 @@ import { after, before, test } from 'node:test';
 import { launch, login, shot, skip, visible } from './browser.mjs';
 
 const CAMERA = 'Porch';
+const HA_CAMERA = 'Garden'; // the demo's camera of Home Assistant (kind "ha")
 const SQUARE = [
   [0.3, 0.35],
   [0.55, 0.35],
@@ -48,9 +51,9 @@ function ws(msg) {
   return panel.evaluate((el, m) => el.hass.callWS(m), msg);
 }
 
-async function porch() {
+async function porch(title = CAMERA) {
   const { cameras } = await ws({ type: 'roiwatch/cameras' });
-  return cameras.find((c) => c.title === CAMERA);
+  return cameras.find((c) => c.title === title);
 }
 
 /** Click at a point of the picture given in fractions of its width and height. */
@@ -175,7 +178,7 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await page.waitForURL(/\/roiwatch$/);
     panel = page.locator('roiwatch-panel');
     await panel.getByRole('heading', { name: 'RoiWatch regions' }).waitFor();
-    // Two cameras: none is preselected.
+    // Several cameras: none is preselected.
     await panel.getByLabel('Camera').selectOption({ label: CAMERA });
     // Everything the status line says, in order (it changes faster than a test can look).
     await panel.locator('#status').evaluate((el) => {
@@ -316,6 +319,25 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     assert.ok(revision > was);
     await panel.locator('#list button').filter({ hasText: name }).waitFor({ state: 'detached' });
     assert.equal((await porch()).regions.find((r) => r.id === regionId), undefined);
+  });
+
+  await t.test('a camera of Home Assistant (Garden, HA\'s MJPEG camera) gets a region the same way', async () => {
+    await panel.getByLabel('Camera').selectOption({ label: HA_CAMERA });
+    entryId = (await porch(HA_CAMERA)).entry_id;
+    await regionReports('Lawn path'); // the demo's region: the analyzer detects on HA's pictures
+    await pictureShows();
+    await drawPolygon(SQUARE);
+    const garden = `${name} garden`;
+    await panel.getByLabel('Name').fill(garden);
+    await applied(panel.getByRole('button', { name: 'Save' }), 'roiwatch/region/save');
+    await regionReports(garden);
+    const region = (await porch(HA_CAMERA)).regions.find((r) => r.name === garden);
+    assert.ok(region && /^binary_sensor\./.test(region.entity_id), JSON.stringify(region));
+    await shot(page, 'panel-ha-camera.png');
+    await panel.locator('#list button').filter({ hasText: garden }).click();
+    await panel.getByRole('button', { name: 'Delete' }).click();
+    await applied(panel.getByRole('dialog').getByRole('button', { name: 'Delete' }), 'roiwatch/region/delete');
+    await panel.locator('#list button').filter({ hasText: garden }).waitFor({ state: 'detached' });
   });
 
   await t.test('the panel subscribed once and unsubscribes when left', async () => {
