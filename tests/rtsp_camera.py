@@ -66,10 +66,15 @@ class RtspCamera:
             line += chunk
         self.port = int(line.split()[1])
 
+    def pause(self, paused: bool) -> None:
+        """As a camera that hangs, or whose cable is pulled: connections stay open, nothing comes."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+
     def kill(self) -> None:
         """As a camera that loses power: no goodbye to its clients."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            self.proc.send_signal(signal.SIGKILL)  # (a stopped process too)
             self.proc.wait(5)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()

@@ -125,8 +125,12 @@ class OpenCvFeed:
     def _open(self) -> cv2.VideoCapture:
         if self.source.isdigit():
             return cv2.VideoCapture(int(self.source))
-        ms = int(HTTP_TIMEOUT * 1000)
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        # A read gives up after NO_FRAME_TIMEOUT: a camera that stalls (hangs, its cable pulled:
+        # no connection reset) is then reported and opened again, as one that went away.
+        params = [
+            *(cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(HTTP_TIMEOUT * 1000)),
+            *(cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(NO_FRAME_TIMEOUT * 1000)),
+        ]
         return cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
 
     def frames(self, pace: Pace) -> Frames:
@@ -135,10 +139,15 @@ class OpenCvFeed:
             raise SourceError(f"cannot open {redact_source(self.source)}")
         last_ok = time.monotonic()
         while True:
+            asked = time.monotonic()
             ok = cap.grab()  # every frame, so the driver's buffer never lags
             now = time.monotonic()
+            if now - asked >= NO_FRAME_TIMEOUT:
+                # The read timed out: a frame it still returns is one the decoder held back
+                # (FFmpeg drains one per timed-out read), not a live one.
+                ok = False
             if not ok:
-                if now - last_ok > NO_FRAME_TIMEOUT:
+                if now - last_ok >= NO_FRAME_TIMEOUT:
                     where = redact_source(self.source)
                     raise SourceError(f"no frame for {NO_FRAME_TIMEOUT:g} s from {where}")
                 time.sleep(0.1)
