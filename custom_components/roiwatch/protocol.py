@@ -555,6 +555,8 @@ STATUS_SCHEMA = vol.Schema(
         vol.Optional("restarts", default=0): vol.All(_integer, vol.Range(min=0)),
         vol.Optional("error", default=None): vol.Any(None, vol.All(str, vol.Length(max=1024))),
         vol.Optional("version", default=""): vol.All(str, vol.Length(max=64)),
+        # The person model and its runtime, e.g. "ssdlite/onnxruntime"; "" when none is loaded.
+        vol.Optional("detector", default=""): vol.All(str, vol.Length(max=64)),
     },
     extra=vol.REMOVE_EXTRA,
 )
@@ -568,6 +570,7 @@ def build_status(
     restarts: int = 0,
     error: str | None = None,
     version: str = "",
+    detector: str = "",
 ) -> bytes:
     if error is not None:
         error = error[:1024]
@@ -580,6 +583,7 @@ def build_status(
             "restarts": restarts,
             "error": error,
             "version": version,
+            "detector": detector,
         },
         "status",
     )

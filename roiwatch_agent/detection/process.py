@@ -97,6 +97,7 @@ class _Reporter:
         self.state = protocol.STATE_STARTING
         self.error = spec.error
         self.fps: float | None = None
+        self.detector = ""  # the person model and its runtime, once loaded (person_model.describe)
         self._sent: deque[mqtt.MQTTMessageInfo] = deque(maxlen=64)
 
     def hold(self, held: dict[str, HeldState]) -> None:
@@ -132,6 +133,7 @@ class _Reporter:
             restarts=self.spec.restarts,
             error=self.error,
             version=self.spec.settings.version,
+            detector=self.detector,
         )
 
     def publish_all(self) -> None:
@@ -380,9 +382,10 @@ class DetectionProcess:
             return None
         import numpy as np
 
-        from .person_model import load_person_detector
+        from .person_model import describe, load_person_detector
 
         person = load_person_detector(self.spec.settings.model_path)
+        self.reporter.detector = describe(person)
         # OpenCV's DNN sets its layers up on the first forward pass: do it now, on standby, not
         # on the first frame.
         person.detect(np.zeros((MIN_CROP, MIN_CROP, 3), np.uint8), 1.0)

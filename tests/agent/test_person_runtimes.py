@@ -24,7 +24,7 @@ from roiwatch_agent.detection.person_model import (
 )
 from roiwatch_agent.detection.roi import person_min_score
 
-from .conftest import video_path
+from .conftest import TOPICS, WALKWAY, make_config, roi, video_path
 
 REPO = Path(__file__).resolve().parents[2]
 LOGGER = "roiwatch_agent.detection.person_model"
@@ -147,3 +147,20 @@ def test_without_onnxruntime_the_agent_runs_opencv() -> None:
     assert proc.stdout.strip() == "ssdlite/opencv"
     assert "ONNX Runtime is not installed here" in proc.stderr
     assert "SSDLite on OpenCV dnn" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("runtime", "detector"), [(None, "ssdlite/onnxruntime"), ("opencv", "ssdlite/opencv")]
+)
+def test_the_agent_says_which_runtime_it_detects_with(
+    recorder, start_agent, vtest: Path, monkeypatch: pytest.MonkeyPatch, runtime: str | None, detector: str
+) -> None:
+    """A real smart agent: its status (shown in HA's diagnostics) and its log name the runtime."""
+    if runtime is not None:
+        monkeypatch.setenv(person_model.RUNTIME_ENV, runtime)
+    recorder.publish(TOPICS.config("porch"), make_config("porch", 1, [roi("walk", WALKWAY)]))
+    agent = start_agent("smart", "--camera", "porch", "--source", str(vtest))
+    status = recorder.wait_status("porch", state="running", revision=1, timeout=30)
+    assert status["detector"] == detector
+    log = "SSDLite on ONNX Runtime" if runtime is None else "SSDLite on OpenCV dnn"
+    assert log in agent.output

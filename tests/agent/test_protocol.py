@@ -662,7 +662,13 @@ def test_on_off() -> None:
 
 def test_status_round_trip() -> None:
     wire = p.build_status(
-        "running", revision=7, fps=4.996, restarts=2, error="config 8 refused", version="1.2.3"
+        "running",
+        revision=7,
+        fps=4.996,
+        restarts=2,
+        error="config 8 refused",
+        version="1.2.3",
+        detector="ssdlite/onnxruntime",
     )
     assert isinstance(wire, bytes)
     assert p.parse_status(wire) == {
@@ -672,6 +678,7 @@ def test_status_round_trip() -> None:
         "restarts": 2,
         "error": "config 8 refused",
         "version": "1.2.3",
+        "detector": "ssdlite/onnxruntime",
     }
 
 
@@ -688,6 +695,7 @@ def test_status_defaults() -> None:
         "restarts": 0,
         "error": None,
         "version": "",
+        "detector": "",
     }
 
 
@@ -711,6 +719,8 @@ def test_status_error_is_truncated() -> None:
         (b'{"state": "running", "error": 5}', "status_invalid", "error"),
         (b'{"state": "running", "error": "' + b"x" * 1025 + b'"}', "status_invalid", "error"),
         (b'{"state": "running", "version": "' + b"v" * 65 + b'"}', "status_invalid", "version"),
+        (b'{"state": "running", "detector": 1}', "status_invalid", "detector"),
+        (b'{"state": "running", "detector": "' + b"d" * 65 + b'"}', "status_invalid", "detector"),
     ],
 )
 def test_bad_status(wire: bytes, code: str, match: str) -> None:

@@ -30,7 +30,7 @@ async def test_diagnostics(hass: HomeAssistant, hass_client: ClientSessionGenera
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    await agent.running(revision=1, error="bad roi")
+    await agent.running(revision=1, error="bad roi", detector="ssdlite/onnxruntime")
     await agent.send(f"roi/{ROI_PERSON}", "ON")
     await agent.send("snapshot", jpeg())
 
@@ -47,6 +47,7 @@ async def test_diagnostics(hass: HomeAssistant, hass_client: ClientSessionGenera
     camera = data["camera"]
     assert camera["status"]["error"] == "bad roi"
     assert camera["status"]["revision"] == 1
+    assert camera["status"]["detector"] == "ssdlite/onnxruntime"  # the person model's runtime
     assert camera["rois"] == {ROI_PERSON: True}
     assert camera["snapshot_bytes"] == len(jpeg())
     assert camera["applied"] is True
