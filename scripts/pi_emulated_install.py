@@ -4,7 +4,8 @@ Run through ``scripts/pi-emulated-install [--release bookworm|trixie] [arm64] [a
 of scripts/test: slow). Bookworm (Python 3.11) is Raspberry Pi OS 12, Trixie (Python 3.13) 13.
 
 - arm64 (Pi 4 / Pi 5, 64-bit OS): ``pip install ".[detect]"`` + the person model, then
-  ``roiwatch-agent smart`` on vtest.avi must report ``running`` and turn the walkway region ON.
+  ``roiwatch-agent smart`` on vtest.avi must report ``running`` with its person model on ONNX
+  Runtime (``detector``: ``ssdlite/onnxruntime``) and turn the walkway region ON.
 - armhf (Pi Zero 2 / Pi 3, 32-bit OS): ``pip install .`` (the dumb camera: no OpenCV, no numpy),
   then ``roiwatch-agent dumb --source rpicam``, with a shell stand-in for ``rpicam-vid`` that
   writes JPEGs, must forward them to a mosquitto on this machine's loopback byte for byte, and
@@ -244,7 +245,10 @@ def smoke_arm64(root: Path, broker: Mosquitto, watcher: Watcher, log: Path) -> f
         try:
             if not watcher.wait(status_is(cam, state="running", revision=1), 600, proc):
                 die(f"arm64: the smart agent never reported running (log: {log})")
-            say(f"arm64: smart agent running after {time.monotonic() - t0:.0f} s")
+            # aarch64 has ONNX Runtime wheels: the person model must run on it, not on OpenCV dnn.
+            if not watcher.wait(status_is(cam, state="running", detector="ssdlite/onnxruntime"), 5, proc):
+                die(f"arm64: the person model does not run on ONNX Runtime (log: {log})")
+            say(f"arm64: smart agent running after {time.monotonic() - t0:.0f} s, on ONNX Runtime")
             if not watcher.wait(lambda ms: (TOPICS.roi(cam, "walk"), b"ON") in ms, 600, proc):
                 die(f"arm64: the walkway region never turned ON (log: {log})")
         finally:
