@@ -19,6 +19,7 @@ from roiwatch_agent.cli import build_parser
 from tests.scene import write_scene
 
 from .conftest import TOPICS, WALKWAY, make_config, pid_alive, roi, wait_until
+from .test_restarts import _dumb_camera, street  # noqa: F401 - a fixture
 
 CAM = "porch"
 OFF_DELAY = 5  # longer than the person model's own misses on vtest.avi: an OFF is a restart's
@@ -129,6 +130,32 @@ def test_a_person_who_left_during_the_downtime_goes_off_after_the_first_frames(
     assert OFF_DELAY - 0.5 <= off.at - first.at <= OFF_DELAY + 3, off.at - first.at
     assert _texts(recorder, TOPICS.roi(CAM, "walk"), t0) in (["OFF"], ["ON", "OFF"])  # ON: carried over
     recorder.wait_for(TOPICS.detected(CAM), lambda m: m.text == "OFF", after=t0, timeout=5)
+
+
+def test_an_analyzer_restart_keeps_its_dumb_cameras_regions(recorder, start_agent, street):  # noqa: F811
+    """People stand still in a dumb camera's picture: the analyzer restarted, the region stays ON."""
+    empty, still = street
+    recorder.publish(
+        TOPICS.config("gate"), make_config("gate", 1, [roi("walk", WALKWAY, off_delay=3)], kind="dumb")
+    )
+    analyzer = start_agent("analyzer")
+    with _dumb_camera(recorder, "gate", [empty]) as picture:
+        recorder.wait_status("gate", state="running", revision=1, timeout=30)
+        picture[0] = still  # people appear, then stand still
+        recorder.wait_for(TOPICS.roi("gate", "walk"), lambda m: m.text == "ON", timeout=30)
+        recorder.wait_for(TOPICS.detected("gate"), lambda m: m.text == "ON", timeout=5)
+        t0 = time.monotonic()
+        os.killpg(analyzer.proc.pid, signal.SIGTERM)
+        assert analyzer.stop() == 0
+        start_agent("analyzer")  # a fresh state dir: the states come from the broker
+        first = recorder.wait_for(
+            TOPICS.status("gate"), lambda m: protocol.parse_status(m.payload)["state"] == "running", after=t0
+        )
+        time.sleep(max(0.0, first.at + 3 + 1 - time.monotonic()))  # past the off_delay: confirmed
+    assert _texts(recorder, TOPICS.roi("gate", "walk"), t0) in ([], ["ON"])
+    assert "OFF" not in _texts(recorder, TOPICS.detected("gate"), t0)
+    states = [protocol.parse_status(m.payload)["state"] for m in recorder.on_topic(TOPICS.status("gate"), t0)]
+    assert set(states) <= {"starting", "running"}, states
 
 
 def test_the_grace_is_thirty_seconds_by_default():
