@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -29,7 +30,7 @@ from homeassistant.helpers.event import async_track_state_change_event
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.roiwatch import ha_camera, issues
-from custom_components.roiwatch.const import CONF_KIND, CONF_SOURCE, DOMAIN, KIND_HA
+from custom_components.roiwatch.const import CONF_KIND, CONF_OFF_DELAY, CONF_SOURCE, DOMAIN, KIND_HA
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from custom_components.roiwatch.protocol import STATE_RUNNING, build_status, check_picture, parse_announce
 from tests.mqtt_broker import Mosquitto, find_mosquitto
@@ -44,6 +45,7 @@ CAMERA = "yard"
 REGION = "binary_sensor.yard_walkway"
 SOURCE_SENSOR = "sensor.yard_picture_source"
 FRAME_TOPIC = f"roiwatch/{CAMERA}/frame"
+SLOW = 1.5  # seconds a slow camera takes for a picture: 3 ticks at 2 fps
 
 pytestmark = [
     pytest.mark.e2e,
@@ -128,10 +130,12 @@ async def test_ha_camera_end_to_end(
     server: PictureServer,
     analyzer: subprocess.Popen[bytes],
 ) -> None:
-    """Region on; outage unavailable and back; still picture sent once; disarm; source removed."""
+    """Region on; outage unavailable and back; HA restart; still picture sent once; disarm; source
+    removed."""
     source = await _mjpeg_camera(hass, server)
     entry = await _add_ha_camera(hass, source)
-    await add_region(hass, entry.entry_id)
+    # A long off delay: an ON kept from before an outage would still show after it.
+    await add_region(hass, entry.entry_id, **{CONF_OFF_DELAY: 60})
 
     def coordinator() -> RoiWatchCoordinator:
         return entry.runtime_data  # a new region reloads the entry: looked up each time
@@ -161,37 +165,53 @@ async def test_ha_camera_end_to_end(
         stopped = time.monotonic()
         gone = await wait_for(is_state(hass, REGION, "unavailable"), "the region to go unavailable", 30)
         print(f"camera stopped -> region unavailable: {gone - stopped:.1f} s")
+        await hass.async_block_till_done()  # the listener has heard every change so far
         assert seen == ["unavailable"], seen
         assert hass.states.get(SOURCE_SENSOR).state == "failing"
         # Back with nobody in the picture: the region reads off, never the "on" from before.
         server.people = False
         server.start()
         await wait_for(is_state(hass, REGION, "off"), "the region to come back off", 60)
+        await hass.async_block_till_done()
         assert "on" not in seen, seen
         server.people = True
         await wait_for(is_state(hass, REGION, "on"), "a person in the region again", 60)
+
+        # HA restarts (the camera stops as at HA's stop, and starts again): it resumes by
+        # itself, and the region with people in it stays on (unavailable while HA is away).
+        seen.clear()
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await asyncio.sleep(2)
+        requests = server.requests
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await wait_for(lambda: coordinator().ha_camera.pump.counts.published, "pictures sent again")
+        assert server.requests > requests
+        await wait_for(is_state(hass, REGION, "on"), "the region on after the restart")
+        await asyncio.sleep(2)  # longer than the analyzer takes to see a picture
+        await hass.async_block_till_done()
+        assert "off" not in seen, seen
+        assert hass.states.get(REGION).state == "on"
     finally:
         unsubscribe()
 
     # A picture that does not change is sent once, however often it is taken.
-    assert coordinator().ha_camera is not None
-    pump = coordinator().ha_camera.pump
     server.still = True
     await recorder.flush()
-    before, repeated = len(_frames(recorder)), pump.counts.repeated
-    await wait_for(lambda: pump.counts.repeated >= repeated + 4, "the still picture taken 4 more times")
+    frames_before, served = len(_frames(recorder)), server.requests
+    await wait_for(lambda: server.requests >= served + 4, "the still picture taken 4 more times")
     await recorder.flush()
-    assert len(_frames(recorder)) - before <= 1  # (the still picture itself, if new)
+    assert len(_frames(recorder)) - frames_before <= 1  # (the still picture itself, if new)
     server.still = False
 
     # Disarmed: no picture is taken.
     await hass.services.async_call(
         SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: "switch.yard_detection"}, True
     )
-    await wait_for(lambda: pump.state == "paused", "the pump to pause")
+    await asyncio.sleep(0.5)  # a picture on its way as the switch went off lands
     requests = server.requests
     await asyncio.sleep(3)  # what must not happen has no event to wait for: 6 ticks at 2 fps
     assert server.requests == requests
+    assert hass.states.get(SOURCE_SENSOR).state == "paused"
     await hass.services.async_call(
         SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: "switch.yard_detection"}, True
     )
@@ -233,3 +253,42 @@ async def test_no_analyzer(hass: HomeAssistant, broker: Mosquitto, server: Pictu
         await wait_for(
             lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None, "the issue to go", 10
         )
+
+
+@pytest.mark.usefixtures("mqtt_entry")
+async def test_slow_camera(hass: HomeAssistant, server: PictureServer) -> None:
+    """A camera slower than the fps: one picture at a time, ticks skipped, the loop never waits."""
+    lock = threading.Lock()
+    busy = [0, 0]  # requests being answered now, most at once
+    plain = server.picture
+
+    def slow_picture() -> bytes:
+        with lock:
+            busy[0] += 1
+            busy[1] = max(busy)
+        time.sleep(SLOW)  # in the server's thread: the camera takes its time
+        with lock:
+            busy[0] -= 1
+        return plain()
+
+    server.picture = slow_picture  # type: ignore[method-assign]
+    source = await _mjpeg_camera(hass, server)
+    entry = await _add_ha_camera(hass, source)
+    pump = entry.runtime_data.ha_camera.pump
+    try:
+        # The event loop's lag, measured while the slow pictures are fetched.
+        lag = 0.0
+        end = time.monotonic() + 4 * SLOW
+        while time.monotonic() < end:
+            before = time.monotonic()
+            await asyncio.sleep(0.05)
+            lag = max(lag, time.monotonic() - before - 0.05)
+        assert busy[1] == 1, busy
+        assert pump.counts.skipped >= 4, pump.counts
+        assert pump.counts.published >= 2, pump.counts
+        assert lag < SLOW / 3, f"the event loop waited {lag:.2f} s"
+    finally:
+        await hass.config_entries.async_unload(entry.entry_id)
+        server.picture = plain  # type: ignore[method-assign]
+        # No server thread may outlive the test (the harness checks): the last slow answer lands.
+        await wait_for(lambda: busy[0] == 0, "the last slow picture", 5)
