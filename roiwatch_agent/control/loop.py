@@ -111,9 +111,8 @@ class ControlLoop:
             return
         camera_id, leaf, roi_id = parsed
         if leaf == protocol.LEAF_ROI:
-            self.inbox.put((camera_id, leaf, (roi_id or "").encode() + b"\0" + msg.payload))
-        else:
-            self.inbox.put((camera_id, leaf, msg.payload))
+            leaf = f"{protocol.LEAF_ROI}/{roi_id}"
+        self.inbox.put((camera_id, leaf, msg.payload))
 
     def publish(self, topic: str, payload: bytes | str, qos: int, retain: bool) -> None:
         self.client.publish(topic, payload, qos=qos, retain=retain)
@@ -130,20 +129,19 @@ class ControlLoop:
                 ctl.carry(set())
         return ctl
 
-    def _on_region(self, camera_id: str, payload: bytes) -> None:
+    def _on_region(self, camera_id: str, roi_id: str, payload: bytes) -> None:
         """A region state retained on the broker, heard at start (later ones are our own echo)."""
         if self.retained_on is None:
             return
-        roi_id, _, state = payload.partition(b"\0")
         try:
-            on = bool(state) and protocol.parse_on_off(state)
+            on = bool(payload) and protocol.parse_on_off(payload)
         except protocol.ProtocolError:
             return
         regions = self.retained_on.setdefault(camera_id, set())
         if on:
-            regions.add(roi_id.decode())
+            regions.add(roi_id)
         else:
-            regions.discard(roi_id.decode())
+            regions.discard(roi_id)
 
     def _carry(self) -> None:
         """Once the retained region states are in (or CARRY_WAIT passed): detection may go."""
@@ -188,8 +186,8 @@ class ControlLoop:
                             ctl.resync()
                     elif leaf == _SUBSCRIBED:
                         self._settle_at = time.monotonic() + RETAINED_SETTLE
-                    elif leaf == protocol.LEAF_ROI:
-                        self._on_region(camera_id, payload)
+                    elif leaf.startswith(f"{protocol.LEAF_ROI}/"):
+                        self._on_region(camera_id, leaf.partition("/")[2], payload)
                     else:
                         self.dispatch(camera_id, leaf, payload)
                 self._carry()
