@@ -35,19 +35,23 @@ def missing() -> str | None:
 
 class RtspCamera:
     """The RTSP server as a process: ``start()`` listens (again on the same port after a
-    ``kill()``), ``url(path)`` is what a user types, the password URL-encoded."""
+    ``kill()``), ``url(path)`` is what a user types, the password URL-encoded. ``auth``: how
+    it asks for the login (basic, or digest as most cameras); ``mounts``: which of STREAMS."""
 
-    def __init__(self, user: str, password: str, log: Path) -> None:
-        self.user, self.password = user, password
+    def __init__(
+        self, user: str, password: str, log: Path, auth: str = "basic", mounts: tuple[str, ...] = ()
+    ) -> None:
+        self.user, self.password, self.auth = user, password, auth
+        self.mounts = mounts or tuple(STREAMS)
         self.log = log
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> None:
-        mounts = [arg for path, file in STREAMS.items() for arg in ("--mount", f"{path}={file}")]
+        mounts = [arg for path in self.mounts for arg in ("--mount", f"{path}={STREAMS[path]}")]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port), *mounts],
+                [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port), "--auth", self.auth, *mounts],
                 env={**os.environ, "RTSP_USER": self.user, "RTSP_PASSWORD": self.password},
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -5,7 +5,8 @@ Run by the system Python (where Debian's python3-gi lives), as a subprocess of t
     /usr/bin/python3 tests/rtsp_server.py --port 0 --mount /main=main.mp4 --mount /sub=sub.mp4
 
 It prints ``ready <port>`` once it listens. With ``RTSP_USER`` and ``RTSP_PASSWORD`` in the
-environment (never on the command line) every path needs that basic-auth login. Each client gets
+environment (never on the command line) every path needs that login (``--auth basic`` or
+``digest``). Each client gets
 its own pipeline from the file's first frame (a keyframe), so a reconnect shows frames at once;
 the file's frames, parsed once into memory, are looped for ever with time stamps that keep going
 up, as a live camera's do. Nothing is re-encoded: the server costs next to no CPU. Files are
@@ -22,8 +23,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 CODECS = {"h264": "h264parse ! rtph264pay", "h265": "h265parse ! rtph265pay"}
 ROLE = "camera-viewer"
@@ -90,6 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mount", action="append", required=True, help="/path=file.mp4")
+    parser.add_argument("--auth", choices=["basic", "digest"], default="basic", help="how the login is asked")
     args = parser.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -100,7 +103,11 @@ def main() -> int:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string("media.factory.role", ROLE)
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        if args.auth == "digest":  # what most IP cameras ask
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(user, password, token)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
         server.set_auth(auth)
     mounts = server.get_mount_points()
     for item in args.mount:

@@ -1,6 +1,7 @@
 """IP cameras: the smart agent against a real RTSP server (GStreamer's, tests/rtsp_server.py)
 serving vtest.avi as a 1920x1080 H.264 main stream and a 640x360 H.265 sub stream, behind a
-password with ``@``, ``:`` and ``/`` in it, URL-encoded as a user types it.
+password with ``@``, ``:`` and ``/`` in it, URL-encoded as a user types it, asked by digest (as
+most cameras do) or basic authentication.
 
 The URL goes in ``ROIWATCH_SOURCE``, as the README tells users to do, so that the password is on
 no command line; the tests read every process title of the agent to hold it to that.
@@ -52,22 +53,28 @@ def _assert_no_password(recorder: Recorder, agent: AgentProcess) -> None:
 
 
 def test_h264_main_stream_and_h265_sub_stream_with_a_password(
-    recorder: Recorder, start_agent, rtsp_camera: RtspCamera, monkeypatch
+    recorder: Recorder, start_agent, rtsp_camera: RtspCamera, monkeypatch, tmp_path: Path
 ) -> None:
-    """Two IP cameras at once: each logs in, decodes its codec at its size, and sees the walkers."""
-    streams = {"drive": ("/main", "1920x1080"), "porch": ("/sub", "640x360")}
-    agents = {
-        cam: _start(recorder, start_agent, monkeypatch, cam, rtsp_camera.url(path))
-        for cam, (path, _size) in streams.items()
-    }
-    for cam, (path, size) in streams.items():
-        recorder.wait_for(TOPICS.roi(cam, "walk"), lambda m: m.text == "ON", timeout=45)
-        status = recorder.wait_status(cam, state="running", revision=1, timeout=10)
-        assert status["error"] is None
-        label = redact_source(rtsp_camera.url(path))
-        assert label == f"rtsp://viewer:***@127.0.0.1:{rtsp_camera.port}{path}"
-        assert f"First frame from {label}: {size}" in agents[cam].output
-        _assert_no_password(recorder, agents[cam])
+    """Two IP cameras at once: each logs in (digest, as most cameras ask, and basic), decodes its
+    codec at its size, and sees the walkers."""
+    digest = RtspCamera(USER, PASSWORD, tmp_path / "rtsp-digest.log", auth="digest", mounts=("/main",))
+    digest.start()
+    try:
+        streams = {"drive": (digest, "/main", "1920x1080"), "porch": (rtsp_camera, "/sub", "640x360")}
+        agents = {
+            cam: _start(recorder, start_agent, monkeypatch, cam, server.url(path))
+            for cam, (server, path, _size) in streams.items()
+        }
+        for cam, (server, path, size) in streams.items():
+            recorder.wait_for(TOPICS.roi(cam, "walk"), lambda m: m.text == "ON", timeout=45)
+            status = recorder.wait_status(cam, state="running", revision=1, timeout=10)
+            assert status["error"] is None
+            label = redact_source(server.url(path))
+            assert label == f"rtsp://viewer:***@127.0.0.1:{server.port}{path}"
+            assert f"First frame from {label}: {size}" in agents[cam].output
+            _assert_no_password(recorder, agents[cam])
+    finally:
+        digest.kill()
 
 
 def test_camera_gone_is_reported_and_resumes_in_the_same_detection_process(

@@ -1,8 +1,9 @@
 """The app's stream cameras against a real RTSP server (tests/rtsp_server.py, GStreamer's).
 
 Two IP cameras in the app's options, as a user types them: a 1920x1080 H.264 main stream and a
-640x360 H.265 sub stream, behind a password with ``@``, ``:`` and ``/`` in it, URL-encoded. The
-app runs in its trixie root; the camera runs on the host (its loopback is the root's).
+640x360 H.265 sub stream, behind a password with ``@``, ``:`` and ``/`` in it, URL-encoded, asked
+by digest authentication as most IP cameras ask it. The app runs in its trixie root; the camera
+runs on the host (its loopback is the root's).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ STREAMS = {"drive": ("/main", "1920x1080"), "porch": ("/sub", "640x360")}
 def rtsp_camera(tmp_path: Path) -> Iterator[RtspCamera]:
     if reason := missing():
         pytest.skip(reason)
-    camera = RtspCamera(USER, PASSWORD, tmp_path / "rtsp-server.log")
+    camera = RtspCamera(USER, PASSWORD, tmp_path / "rtsp-server.log", auth="digest")  # as most cameras
     camera.start()
     yield camera
     camera.kill()
