@@ -108,7 +108,8 @@ def test_dumb_camera_analysed_and_a_dead_agent_restarted(
     """The analyzer in the app detects people for a dumb camera; killed, it comes back and goes on."""
     ha.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY, off_delay=2)], kind="dumb"))
     app.start({"analyzer": True, "cameras": [], "log_level": "info"})
-    ha.wait_status(CAM, state="running", revision=1, timeout=90)
+    status = ha.wait_status(CAM, state="running", revision=1, timeout=90)
+    assert status["detector"] == "ssdlite/onnxruntime"  # the app's image (amd64, aarch64) has ONNX Runtime
     ha.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=60)
 
     (analyzer,) = app.wait_for(app.agents, "the analyzer's agent")
