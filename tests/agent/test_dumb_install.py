@@ -79,6 +79,14 @@ def test_dumb_install_is_small_and_streams_mjpeg_from_stdin(dumb_venv, recorder,
     assert "Traceback" not in agent.output
 
 
+def test_the_install_ships_the_onnx_person_model_and_its_licence(dumb_venv):
+    """Package data: the .onnx that ONNX Runtime runs, byte for byte, with the model's MIT notice."""
+    (data,) = dumb_venv.glob("lib/python*/site-packages/roiwatch_agent/data")
+    shipped = REPO / "roiwatch_agent/data"
+    assert (data / "ssdlite_person.onnx").read_bytes() == (shipped / "ssdlite_person.onnx").read_bytes()
+    assert "MIT License" in (data / "ssdlite_person.LICENSE").read_text()
+
+
 @pytest.mark.parametrize(
     "role",
     [
