@@ -425,11 +425,15 @@ def test_analyzer_reads_frames_and_config_and_writes_results(connect) -> None:
     assert accepted(ha.subscribe("roiwatch/#"))
     assert accepted(ha.publish("roiwatch/garden/config", "garden-config", retain=True))
     assert accepted(ha.publish("roiwatch/garden/armed", "ON", retain=True))
+    # A camera of Home Assistant: HA says whether its source gives pictures.
+    assert accepted(ha.publish("roiwatch/garden/availability", "offline", retain=True))
     analyzer = connect("analyzer")
-    for leaf in ("frame", "config", "armed", "preview_request"):
+    for leaf in ("frame", "config", "armed", "availability", "preview_request"):
         assert accepted(analyzer.subscribe(f"roiwatch/+/{leaf}"))
     assert analyzer.wait_for("roiwatch/garden/config") == b"garden-config"
     assert analyzer.wait_for("roiwatch/garden/armed") == b"ON"
+    assert analyzer.wait_for("roiwatch/garden/availability") == b"offline"
+    assert accepted(ha.publish("roiwatch/garden/availability", "", retain=True))  # (the broker is shared)
     garden = connect("garden")
     assert accepted(garden.publish("roiwatch/garden/frame", b"\xff\xd8jpeg"))
     assert analyzer.wait_for("roiwatch/garden/frame") == b"\xff\xd8jpeg"
