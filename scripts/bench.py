@@ -1,8 +1,11 @@
 """RoiWatch benchmark: figures on this machine, as ratios against baselines run in the same process.
 
 Run through ``scripts/bench`` (which runs the setup first). Sections:
+  model     - the person model per call on ONNX Runtime vs OpenCV dnn, 1 and 2 threads, one process
+              and two at once; a detection process's memory with each; the detect extra's install size
   pipeline  - decode floor, motion gate, whole pipeline (people video, still scene) vs the person
-              model on every full frame and HOG on every full frame; missed ROI entries; latency
+              model on every full frame and HOG on every full frame; missed ROI entries; latency;
+              once with the person model on ONNX Runtime, once on OpenCV dnn
   restart   - config change -> detection running the new revision, and the detection gap (last frame
               analysed under the old revision -> first under the new); real agent, real mosquitto
   agent_restart - a service restart of the smart agent (SIGTERM, started again at once, at most
@@ -25,6 +28,8 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -108,8 +113,11 @@ def episodes(
     return eps, (time.perf_counter() - t0) / len(frames)
 
 
-def bench_pipeline() -> dict[str, float]:
-    print("\n[pipeline] vtest.avi 768x576, analysed at 5 fps (every 2nd frame), one core")
+def bench_pipeline(runtime: str = "onnxruntime") -> dict[str, float]:
+    print(
+        f"\n[pipeline, person model on {runtime}] vtest.avi 768x576, analysed at 5 fps (every 2nd frame),"
+        " one core"
+    )
     cv2.setNumThreads(1)
     cap = cv2.VideoCapture(str(VIDEO))
     native = cap.get(cv2.CAP_PROP_FPS) or 10.0
@@ -133,7 +141,7 @@ def bench_pipeline() -> dict[str, float]:
     motion = (time.perf_counter() - t) / len(frames)
     line("motion gate per frame", f"{motion * 1e3:7.2f} ms  ({motion / decode:.2f}x decode)")
 
-    person = load_person_detector()
+    person = load_person_detector(runtime=runtime)
     hog = HogPersonDetector()
     base_eps, base_cost = episodes(Pipeline(config([walk_roi()]), person, gated=False), frames, dt)
     pipe = Pipeline(config([walk_roi()]), person)
@@ -532,8 +540,8 @@ def bench_dumb(seconds: float) -> None:
         broker.close()
 
 
-def bench_analyzer(pipeline_cost: float) -> None:
-    print("\n[analyzer] one core, people video, 640x480 JPEG pictures")
+def bench_analyzer(pipeline_cost: float, runtime: str = "onnxruntime") -> None:
+    print(f"\n[analyzer, person model on {runtime}] one core, people video, 640x480 JPEG pictures")
     frames = read_frames(VIDEO, 2)[:120]
     jpegs = [
         cv2.imencode(".jpg", cv2.resize(f, (640, 480)), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
@@ -962,11 +970,124 @@ def bench_rtsp(seconds: float) -> None:
         camera.kill()
 
 
+MODEL_WORKER = """
+import json, sys, time, cv2, numpy as np
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+runtimes, threads, calls = {runtimes!r}, {threads}, {calls}
+if "onnxruntime" not in runtimes:  # as on a 32-bit Pi: onnxruntime not even imported
+    sys.modules["onnxruntime"] = None
+from roiwatch_agent.detection import person_model
+cv2.setNumThreads(threads)
+cap = cv2.VideoCapture({video!r})
+for _ in range(100):
+    ok, frame = cap.read()
+make = {{
+    "onnxruntime": lambda: person_model.OnnxPersonDetector(threads=threads),
+    "opencv": lambda: person_model.SsdPersonDetector(person_model.find_model_path()),
+}}
+detectors = [make[rt]() for rt in runtimes]
+for person in detectors:
+    for _ in range(10):
+        person.detect(frame, 0.5)
+sys.stdout.write("ready\\n"); sys.stdout.flush(); sys.stdin.readline()
+spent = [0.0] * len(detectors)
+for _ in range(calls):  # the runtimes take turns: the same load for each
+    for k, person in enumerate(detectors):
+        t = time.perf_counter()
+        person.detect(frame, 0.5)
+        spent[k] += time.perf_counter() - t
+rollup = Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]
+mem = {{x.split(":")[0]: int(x.split()[1]) for x in rollup}}
+private = mem["Private_Clean"] + mem["Private_Dirty"]
+print(json.dumps([[s / max(calls, 1) for s in spent], mem["Rss"], private]))
+"""
+
+
+def _model_workers(
+    runtimes: list[str], threads: int, processes: int, calls: int
+) -> list[tuple[list[float], int, int]]:
+    """(seconds per call of each runtime, RSS kB, private kB) of each of ``processes`` at once."""
+    code = MODEL_WORKER.format(
+        repo=str(REPO), runtimes=runtimes, threads=threads, calls=calls, video=str(VIDEO)
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:  # all start together
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    out = []
+    for proc in procs:
+        stdout, _ = proc.communicate(timeout=600)
+        out.append(tuple(json.loads(stdout.strip().splitlines()[-1])))
+    return out
+
+
+def bench_model(calls: int) -> None:
+    """The person model per call, ONNX Runtime vs OpenCV dnn; threads; memory; install size."""
+    print("\n[model] SSDLite per call on a vtest frame (blob + model + decode), in worker processes")
+    both = ["onnxruntime", "opencv"]
+    for threads in (1, 2):
+        ort_call, cv_call = _model_workers(both, threads, 1, calls)[0][0]
+        line(
+            f"one process, {threads} thread(s), turn about: ONNX Runtime / OpenCV dnn",
+            f"{ort_call * 1e3:6.1f} / {cv_call * 1e3:6.1f} ms  ({cv_call / ort_call:.2f}x faster)",
+        )
+    # Two detection processes on the 2 cores: 1 or 2 threads each? Three rounds in turns, medians.
+    rounds: dict[tuple[str, int], list[float]] = {}
+    for _ in range(3):
+        for runtime in both:
+            for threads in (1, 2):
+                runs = _model_workers([runtime], threads, 2, calls // 2)
+                rounds.setdefault((runtime, threads), []).append(statistics.mean(r[0][0] for r in runs))
+    for (runtime, threads), per_calls in rounds.items():
+        per_call = statistics.median(per_calls)
+        line(
+            f"two processes at once, {threads} thread(s) each, {runtime}",
+            f"{per_call * 1e3:6.1f} ms a call; {2 / per_call:5.1f} calls/s together (median of 3)",
+        )
+    base = _model_workers([], 1, 1, 0)[0]
+    line(
+        "detection process memory, no model, no onnxruntime (RSS / private)",
+        f"{base[1] / 1024:6.1f} / {base[2] / 1024:6.1f} MB",
+    )
+    for runtime in both:
+        _, rss, private = _model_workers([runtime], 1, 1, 20)[0]
+        line(
+            f"  with the model on {runtime} (RSS / private)",
+            f"{rss / 1024:6.1f} / {private / 1024:6.1f} MB  (+{(rss - base[1]) / 1024:.1f} / "
+            f"+{(private - base[2]) / 1024:.1f} MB)",
+        )
+
+    def installed_mb(*dists: str) -> float:
+        total = 0
+        for dist in dists:
+            for file in importlib.metadata.files(dist) or ():
+                path = Path(str(file.locate()))
+                total += path.stat().st_size if path.is_file() else 0
+        return total / 1e6
+
+    detect = installed_mb("opencv-python-headless", "numpy")
+    extra = installed_mb("onnxruntime", "flatbuffers", "protobuf")
+    line("install size of the detect extra: OpenCV + numpy", f"{detect:6.1f} MB")
+    line("  + onnxruntime (with flatbuffers, protobuf)", f"{extra:6.1f} MB  (+{extra / detect * 100:.0f} %)")
+    onnx = (REPO / "roiwatch_agent/data/ssdlite_person.onnx").stat().st_size / 1e6
+    line("  the packaged .onnx in the agent itself", f"{onnx:6.1f} MB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sections = ["pipeline", "restart", "agent_restart", "dumb", "analyzer", "preview", "capture", "rtsp"]
+    sections = ["model", "pipeline", "restart", "agent_restart", "dumb", "analyzer", "preview", "capture"]
+    sections += ["rtsp"]
     sections += ["ha"]
     parser.add_argument("--only", choices=sections, action="append")
     parser.add_argument("--rounds", type=int, default=20)
@@ -980,9 +1101,12 @@ def main() -> int:
         f"RoiWatch bench on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()},"
         f" OpenCV {cv2.__version__}"
     )
+    if "model" in only:
+        bench_model(args.rounds * 10)
     figures = {}
     if only & {"pipeline", "analyzer"}:
-        figures = bench_pipeline()
+        # Both runtimes in the same run: ONNX Runtime (x86_64, aarch64), OpenCV dnn (32-bit ARM).
+        figures = {rt: bench_pipeline(rt) for rt in ("onnxruntime", "opencv")}
     if "restart" in only:
         bench_restart(args.rounds)
     if "agent_restart" in only:
@@ -990,7 +1114,8 @@ def main() -> int:
     if "dumb" in only:
         bench_dumb(args.seconds)
     if "analyzer" in only:
-        bench_analyzer(figures["cost"])
+        for rt, fig in figures.items():
+            bench_analyzer(fig["cost"], rt)
     if "preview" in only:
         bench_preview(args.seconds, args.rounds)
     if "capture" in only:
