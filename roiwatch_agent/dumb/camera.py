@@ -45,8 +45,10 @@ class DumbCamera:
         speed: float,
         version: str,
         rpicam: RpicamOptions | None = None,
+        grace: int = protocol.RESTART_GRACE,
     ) -> None:
         self.camera_id = camera_id
+        self.grace = grace
         self.broker = broker
         self.topics = protocol.Topics(base_topic)
         self.source = source
@@ -68,8 +70,13 @@ class DumbCamera:
         self._latest: bytes | None = None
         self._latest_cond = threading.Condition()
         self._eof = False
+        # The will waits out the restart grace: the analyzer treats an offline camera as gone and
+        # clears its regions, which a reboot or an upgrade of this camera must not do.
         self.client = make_client(
-            broker, f"roiwatch-dumb-{camera_id}", will=(self.topics.availability(camera_id), b"offline")
+            broker,
+            f"roiwatch-dumb-{camera_id}",
+            will=(self.topics.availability(camera_id), protocol.OFFLINE.encode()),
+            will_delay=grace,
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -105,7 +112,7 @@ class DumbCamera:
             _LOGGER.error("Camera %s: ignoring %s: %s", self.camera_id, msg.topic, err)
 
     def run(self, stop: threading.Event) -> None:
-        connect_async(self.client, self.broker)
+        connect_async(self.client, self.broker, will_delay=self.grace)
         topic = self.topics.frame(self.camera_id)
         produce = {STDIN: self._stdin_jpegs, SOURCE_RPICAM: self._rpicam_jpegs}.get(
             self.source, self._opencv_jpegs
@@ -134,10 +141,8 @@ class DumbCamera:
                     stop.wait()
         finally:
             self._close_camera()
-            self.client.publish(
-                self.topics.availability(self.camera_id), protocol.OFFLINE, qos=1, retain=True
-            )
-            disconnect_gracefully(self.client)
+            # No `offline` now: the delayed will says it if this camera is not back within the grace.
+            disconnect_gracefully(self.client, keep_will=True)
 
     def _opencv_jpegs(self, interrupted: Callable[[], bool]) -> Iterator[bytes | None]:
         """Capture with OpenCV, downscale to --width, encode at --quality; None when the file ends."""

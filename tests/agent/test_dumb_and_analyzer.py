@@ -139,7 +139,9 @@ def test_mjpeg_on_stdin_is_forwarded_without_opencv(recorder, start_agent, vtest
     import subprocess
 
     jpegs = vtest_jpegs(vtest)
-    agent = start_agent("dumb", "--camera", CAM, "--source", "-", "--fps", "5", stdin=subprocess.PIPE)
+    agent = start_agent(
+        "dumb", "--camera", CAM, "--source", "-", "--fps", "5", "--restart-grace", "2", stdin=subprocess.PIPE
+    )
     recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online")
     # Junk between pictures (as a camera tool may print) must not break the stream.
     agent.proc.stdin.write(b"garbage" + b"".join(jpegs[:5]) + b"\xff\xd8 truncated")
