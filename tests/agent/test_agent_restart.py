@@ -161,7 +161,11 @@ def test_an_analyzer_restart_keeps_its_dumb_cameras_regions(recorder, start_agen
 def test_the_grace_is_thirty_seconds_by_default():
     """The will delay every agent connection uses unless told otherwise (docs/protocol.md, Lifecycle)."""
     assert protocol.RESTART_GRACE == 30
-    for role in (["smart", "--camera", "c", "--source", "x"], ["analyzer"], ["dumb", "--camera", "c", "--source", "x"]):
+    for role in (
+        ["smart", "--camera", "c", "--source", "x"],
+        ["analyzer"],
+        ["dumb", "--camera", "c", "--source", "x"],
+    ):
         assert build_parser().parse_args(role).restart_grace == protocol.RESTART_GRACE
 
 
@@ -171,10 +175,22 @@ def test_a_dumb_camera_restart_keeps_its_regions_and_a_stop_for_good_is_offline_
     """A dumb camera rebooted or upgraded: the analyzer (which clears an offline camera's regions)
     never hears `offline`, so nothing flaps; stopped for good, `offline` comes after the grace."""
     recorder.publish(
-        TOPICS.config("gate"), make_config("gate", 1, [roi("walk", WALKWAY, off_delay=OFF_DELAY)], kind="dumb")
+        TOPICS.config("gate"),
+        make_config("gate", 1, [roi("walk", WALKWAY, off_delay=OFF_DELAY)], kind="dumb"),
     )
     start_agent("analyzer")
-    dumb = ["dumb", "--camera", "gate", "--source", str(vtest), "--loop", "--fps", "5", "--restart-grace", "4"]
+    dumb = [
+        "dumb",
+        "--camera",
+        "gate",
+        "--source",
+        str(vtest),
+        "--loop",
+        "--fps",
+        "5",
+        "--restart-grace",
+        "4",
+    ]
     camera = start_agent(*dumb)
     recorder.wait_for(TOPICS.roi("gate", "walk"), lambda m: m.text == "ON", timeout=30)
     t0 = time.monotonic()
