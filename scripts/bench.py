@@ -23,6 +23,10 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
   ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on;
               a look at a camera entity -> its live picture in HA (smart, and dumb via the analyzer)
               (tests/ha/bench_e2e.py: HA's real core and MQTT client, real mosquitto, real agent)
+  ha_camera - cameras of Home Assistant (HA's core mjpeg camera on tests/picture_server.py): HA's
+              event-loop time per fetch and publish; HA's CPU with 1, 4 and 8 at 2 fps vs none;
+              person in the source's picture -> region on in HA vs a dumb camera over MQTT
+              (tests/ha/bench_ha_camera.py; --seconds per CPU window, --rounds person entries)
 """
 
 from __future__ import annotations
@@ -745,10 +749,10 @@ def bench_preview(seconds: float, rounds: int) -> None:
         broker.close()
 
 
-def bench_ha(rounds: int) -> None:
-    env = {**os.environ, "ROIWATCH_BENCH_ROUNDS": str(rounds)}
+def bench_ha(rounds: int, test: str = "tests/ha/bench_e2e.py", **extra_env: str) -> None:
+    env = {**os.environ, "ROIWATCH_BENCH_ROUNDS": str(rounds), **extra_env}
     out = subprocess.run(
-        [str(REPO / ".venv/bin/pytest"), "tests/ha/bench_e2e.py", "-s", "-q", "-p", "no:cacheprovider"],
+        [str(REPO / ".venv/bin/pytest"), test, "-s", "-q", "-p", "no:cacheprovider"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -1088,7 +1092,7 @@ def main() -> int:
     )
     sections = ["model", "pipeline", "restart", "agent_restart", "dumb", "analyzer", "preview", "capture"]
     sections += ["rtsp"]
-    sections += ["ha"]
+    sections += ["ha", "ha_camera"]
     parser.add_argument("--only", choices=sections, action="append")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
@@ -1124,6 +1128,8 @@ def main() -> int:
         bench_rtsp(args.seconds * 2)
     if "ha" in only:
         bench_ha(args.rounds)
+    if "ha_camera" in only:
+        bench_ha(args.rounds, "tests/ha/bench_ha_camera.py", ROIWATCH_BENCH_SECONDS=str(args.seconds * 2))
     return 0
 
 
