@@ -34,6 +34,8 @@ FETCH_TIMEOUT: Final = 5
 """Seconds a picture may take; a fetch still running at the next tick makes that tick skip."""
 FAIL_AFTER: Final = 10.0
 """Seconds of failed fetches (no picture at all) before the source counts as failing."""
+FAIL_RETRY: Final = 5.0
+"""Seconds between tries while the source is failing: a dead camera is not asked 2 times a second."""
 RATE_WINDOW: Final = 60.0
 """Seconds over which the rate of new pictures is measured."""
 
@@ -89,6 +91,7 @@ class FramePump:
         self._failing_since: float | None = None
         self._new: deque[float] = deque()
         self._fetch_times: deque[float] = deque()
+        self._last_try = 0.0
         self._started_at = time.monotonic()
 
     # ------------------------------------------------------------------ control
@@ -156,6 +159,8 @@ class FramePump:
             return
         if not self.check_source():
             return
+        if self.state == SOURCE_FAILING and time.monotonic() - self._last_try < FAIL_RETRY:
+            return
         self._fetch = self.hass.async_create_background_task(
             self._async_fetch(), f"roiwatch {self._name} fetch", eager_start=True
         )
@@ -179,6 +184,7 @@ class FramePump:
         started = time.monotonic()
         self.counts.fetches += 1
         self._fetch_times.append(started)
+        self._last_try = started
         try:
             image = await camera.async_get_image(self.hass, self.source, FETCH_TIMEOUT, width=FRAME_WIDTH)
             check_picture(image.content)

@@ -28,10 +28,12 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.roiwatch import ha_camera, issues
 from custom_components.roiwatch.const import CONF_KIND, CONF_OFF_DELAY, CONF_SOURCE, DOMAIN, KIND_HA
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
+from custom_components.roiwatch.diagnostics import async_get_config_entry_diagnostics
 from custom_components.roiwatch.protocol import STATE_RUNNING, build_status, check_picture, parse_announce
 from tests.mqtt_broker import Mosquitto, find_mosquitto
 from tests.picture_server import PictureServer
@@ -129,6 +131,7 @@ async def test_ha_camera_end_to_end(
     recorder: Recorder,
     server: PictureServer,
     analyzer: subprocess.Popen[bytes],
+    hass_ws_client: WebSocketGenerator,
 ) -> None:
     """Region on; outage unavailable and back; HA restart; still picture sent once; disarm; source
     removed."""
@@ -202,6 +205,20 @@ async def test_ha_camera_end_to_end(
     await recorder.flush()
     assert len(_frames(recorder)) - frames_before <= 1  # (the still picture itself, if new)
     server.still = False
+
+    # Diagnostics say where the pictures come from and at what rates.
+    diagnostics = (await async_get_config_entry_diagnostics(hass, entry))["ha_camera"]
+    assert diagnostics["source_entity_id"] == source
+    assert diagnostics["source_state"] == "ok"
+    assert diagnostics["repeated"] >= 4
+    assert 0 < diagnostics["new_picture_rate"] <= diagnostics["fetch_rate"] <= 2.5, diagnostics
+    # The panel's live picture is the source entity's.
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "roiwatch/cameras"})
+    response = await client.receive_json()
+    (camera,) = response["result"]["cameras"]
+    assert camera["entities"]["camera"] == source
+    assert hass.states.async_entity_ids("camera") == [source]  # no RoiWatch copy of the picture
 
     # Disarmed: no picture is taken.
     await hass.services.async_call(
