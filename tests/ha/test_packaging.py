@@ -214,8 +214,10 @@ async def test_exceptions_and_issues_translated(
     issue_texts = await translation.async_get_translations(hass, "en", "issues", {DOMAIN})
     issues.async_raise_not_applied(hass, "e1", "Porch", 2, None)
     issues.async_raise_agent_error(hass, "e1", "Porch", "boom")
+    issues.async_raise_source_missing(hass, "e1", "Porch", "camera.porch")
+    issues.async_raise_no_analyzer(hass, "e1", "Porch", "porch")
     raised_issues = [i for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN]
-    assert len(raised_issues) == 2
+    assert len(raised_issues) == len(issues.ISSUES)
     for issue in raised_issues:
         for part in ("title", "description"):
             text = issue_texts.get(f"component.{DOMAIN}.issues.{issue.translation_key}.{part}")

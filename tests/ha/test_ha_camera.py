@@ -1,0 +1,84 @@
+"""A camera of Home Assistant, on the harness's MQTT client: its entities and its source's states.
+
+(The real thing, with core's mjpeg camera, a real broker and the real analyzer, is
+test_ha_camera_e2e.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from custom_components.roiwatch import issues
+from custom_components.roiwatch.const import CONF_CAMERA_ID, CONF_FPS, CONF_KIND, CONF_SOURCE, DOMAIN, KIND_HA
+
+from .conftest import ROI_PERSON, roi_subentry, set_up
+
+INTEGRATION = Path(__file__).parents[2] / "custom_components" / DOMAIN
+SOURCE = "camera.yard_camera"
+REGION = "binary_sensor.yard_path"
+SENSOR = "sensor.yard_picture_source"
+
+
+def ha_camera_entry() -> MockConfigEntry:
+    """A camera of Home Assistant with one person region, as the flow creates it."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Yard",
+        unique_id="yard",
+        data={CONF_CAMERA_ID: "yard", CONF_KIND: KIND_HA, CONF_SOURCE: SOURCE},
+        options={CONF_FPS: 2.0},
+        subentries_data=[roi_subentry(ROI_PERSON, "Path")],
+    )
+
+
+async def test_entities_and_source_states(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, entity_registry: er.EntityRegistry
+) -> None:
+    """No RoiWatch camera entity; the Picture source sensor says why there is no picture."""
+    hass.states.async_set(SOURCE, "idle")
+    entry = await set_up(hass, ha_camera_entry())
+    entities = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    assert not [e for e in entities if e.domain == "camera"]  # the source is the live picture
+    (source_sensor,) = [e for e in entities if e.translation_key == "source"]
+    assert source_sensor.entity_id == SENSOR
+    icons = json.loads((INTEGRATION / "icons.json").read_text())["entity"]["sensor"]
+    assert "source" in icons
+
+    # The entity goes unavailable: said at once, and the region is unavailable.
+    hass.states.async_set(SOURCE, "unavailable")
+    await hass.async_block_till_done()
+    state = hass.states.get(SENSOR)
+    assert state.state == "unavailable"
+    assert state.attributes == state.attributes | {
+        "source_entity_id": SOURCE,
+        "error": f"{SOURCE} is unavailable",
+    }
+    assert hass.states.get(REGION).state == "unavailable"
+    assert (
+        ir.async_get(hass).async_get_issue(
+            DOMAIN, issues.issue_id(issues.ISSUE_SOURCE_MISSING, entry.entry_id)
+        )
+        is None
+    )
+
+    # The entity is removed: a repair issue names it.
+    hass.states.async_remove(SOURCE)
+    await hass.async_block_till_done()
+    assert hass.states.get(SENSOR).state == "missing"
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, issues.issue_id(issues.ISSUE_SOURCE_MISSING, entry.entry_id)
+    )
+    assert issue is not None
+    assert issue.translation_placeholders == {"camera": "Yard", "source": SOURCE}
+
+    # Unloading clears it (and the camera's other issues).
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not [i for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN]
