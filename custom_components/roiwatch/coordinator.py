@@ -104,6 +104,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
                 entry.data[CONF_SOURCE],
                 self.topics,
                 self.async_update_listeners,
+                self._source_renamed,
             )
 
     async def _async_update_data(self) -> CameraState:
@@ -204,6 +205,12 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         self._update_ha_camera()
         self._log_availability()
         super().async_update_listeners()
+
+    @callback
+    def _source_renamed(self, entity_id: str) -> None:
+        """The source entity's id changed: keep the camera on it (the entry reloads)."""
+        entry = self.config_entry
+        self.hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_SOURCE: entity_id})
 
     @callback
     def _update_ha_camera(self) -> None:

@@ -18,7 +18,12 @@ from typing import Any, Final
 from homeassistant.components import mqtt
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.event import (
+    async_track_entity_registry_updated_event,
+    async_track_state_change_event,
+    async_track_time_interval,
+)
 from homeassistant.loader import async_get_integration
 
 from . import issues
@@ -52,14 +57,17 @@ class HaCamera:
         source: str,
         topics: Topics,
         on_change: Callable[[], None],
+        on_renamed: Callable[[str], None],
     ) -> None:
-        """Initialise; ``on_change`` is called when the source's state changes."""
+        """Initialise; ``on_change`` is called when the source's state changes, ``on_renamed``
+        with the source's new entity id when the user renames it."""
         self.hass = hass
         self._entry_id = entry_id
         self._name = name
         self._camera_id = camera_id
         self._topics = topics
         self._on_change = on_change
+        self._on_renamed = on_renamed
         self.source = source
         self.pump = FramePump(hass, source, topics.frame(camera_id), name, self._pump_changed)
         self._availability: str | None = None  # what we last published
@@ -73,6 +81,7 @@ class HaCamera:
         self._version = (await async_get_integration(self.hass, DOMAIN)).version or ""
         self._unsubscribe += [
             async_track_state_change_event(self.hass, [self.source], self._source_changed),
+            async_track_entity_registry_updated_event(self.hass, [self.source], self._source_updated),
             async_track_time_interval(
                 self.hass, self._watch_analyzer, ANALYZER_CHECK, name=f"roiwatch {self._name} analyzer"
             ),
@@ -111,6 +120,14 @@ class HaCamera:
         """Say at once when the source goes unavailable or away (not at the next failed fetch)."""
         if self.pump.running:
             self.pump.check_source()
+
+    @callback
+    def _source_updated(self, event: Event[er.EventEntityRegistryUpdatedData]) -> None:
+        """The user renamed the source entity: follow it (the camera reloads with the new id)."""
+        data = event.data
+        if data["action"] == "update" and data.get("old_entity_id") == self.source:
+            _LOGGER.info("Camera %s: %s is now %s", self._name, self.source, data["entity_id"])
+            self._on_renamed(data["entity_id"])
 
     @callback
     def _pump_changed(self) -> None:

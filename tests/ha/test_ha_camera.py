@@ -82,3 +82,17 @@ async def test_entities_and_source_states(
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert not [i for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN]
+
+
+async def test_renamed_source_is_followed(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, entity_registry: er.EntityRegistry
+) -> None:
+    """The user renames the source entity: the camera keeps taking its pictures, under the new id."""
+    entity_registry.async_get_or_create("camera", "mjpeg", "yard-1", suggested_object_id="yard_camera")
+    hass.states.async_set(SOURCE, "idle")
+    entry = await set_up(hass, ha_camera_entry())
+    entity_registry.async_update_entity(SOURCE, new_entity_id="camera.back_yard")
+    await hass.async_block_till_done()
+    assert entry.data[CONF_SOURCE] == "camera.back_yard"
+    assert entry.runtime_data.ha_camera.source == "camera.back_yard"  # reloaded with it
+    assert hass.states.get(SENSOR).attributes["source_entity_id"] == "camera.back_yard"
