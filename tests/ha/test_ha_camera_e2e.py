@@ -47,7 +47,7 @@ CAMERA = "yard"
 REGION = "binary_sensor.yard_walkway"
 SOURCE_SENSOR = "sensor.yard_picture_source"
 FRAME_TOPIC = f"roiwatch/{CAMERA}/frame"
-SLOW = 1.5  # seconds a slow camera takes for a picture: 3 ticks at 2 fps
+SLOW = 2.0  # seconds a slow camera takes for a picture: 4 ticks at 2 fps
 
 pytestmark = [
     pytest.mark.e2e,
@@ -210,7 +210,7 @@ async def test_ha_camera_end_to_end(
     diagnostics = (await async_get_config_entry_diagnostics(hass, entry))["ha_camera"]
     assert diagnostics["source_entity_id"] == source
     assert diagnostics["source_state"] == "ok"
-    assert diagnostics["repeated"] >= 4
+    assert diagnostics["repeated"] >= 3  # (of the 4 still pictures, the first may have been new)
     assert 0 < diagnostics["new_picture_rate"] <= diagnostics["fetch_rate"] <= 2.5, diagnostics
     # The panel's live picture is the source entity's.
     client = await hass_ws_client(hass)
@@ -295,7 +295,7 @@ async def test_slow_camera(hass: HomeAssistant, server: PictureServer) -> None:
     try:
         # The event loop's lag, measured while the slow pictures are fetched.
         lag = 0.0
-        end = time.monotonic() + 4 * SLOW
+        end = time.monotonic() + 3 * SLOW
         while time.monotonic() < end:
             before = time.monotonic()
             await asyncio.sleep(0.05)
@@ -303,7 +303,8 @@ async def test_slow_camera(hass: HomeAssistant, server: PictureServer) -> None:
         assert busy[1] == 1, busy
         assert pump.counts.skipped >= 4, pump.counts
         assert pump.counts.published >= 2, pump.counts
-        assert lag < SLOW / 3, f"the event loop waited {lag:.2f} s"
+        # A fetch that blocked would hold the loop for the whole SLOW; half is slack for load.
+        assert lag < SLOW / 2, f"the event loop waited {lag:.2f} s"
     finally:
         await hass.config_entries.async_unload(entry.entry_id)
         server.picture = plain  # type: ignore[method-assign]
