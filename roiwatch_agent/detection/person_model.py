@@ -44,10 +44,10 @@ TEXT_GRAPH = "ssdlite_person.pbtxt"
 RUNTIME_ENV = "ROIWATCH_PERSON_RUNTIME"
 RUNTIME_ONNX = "onnxruntime"
 RUNTIME_OPENCV = "opencv"
-# Threads of one detection process's ONNX Runtime session. Measured on 2 cores with 2 detection
-# processes at once (scripts/bench.py, section model): 2 threads each made every call slower
-# than 1 (the processes fight for the cores) and gave no more calls per second in total; with one
-# camera, 2 threads cut the call time by less than half. Cameras share the cores, so: 1.
+# Threads of one detection process's ONNX Runtime session. Measured with two detection processes
+# at once on 2 cores (scripts/bench --only model): 1 thread each did 204 calls/s in all, 2 threads
+# each 105 (they fight for the cores, each call twice as slow). Alone on an idle machine, a second
+# thread cut a call from 9.5 to 5.7 ms; but cameras share the cores, so: 1.
 ONNX_THREADS = 1
 
 Box = tuple[int, int, int, int, float]
