@@ -296,8 +296,8 @@ def _load(model_path: str | Path | None, onnx: bool) -> PersonDetector:
             return OnnxPersonDetector(model_path)
         except Exception as exc:  # ONNX Runtime raises its own, untyped errors
             _LOGGER.warning("ONNX Runtime could not load the person model (%s); trying OpenCV dnn", exc)
-        if model_path is not None:  # an .onnx that failed: look for the .pb as if none was given
-            model_path = None
+    if model_path is not None and Path(model_path).suffix == ".onnx":
+        model_path = None  # OpenCV runs the .pb: look for it as if no model was given
     path = Path(model_path) if model_path is not None else find_model_path()
     if path is not None and path.is_file():
         try:
