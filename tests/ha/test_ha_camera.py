@@ -96,3 +96,16 @@ async def test_renamed_source_is_followed(
     assert entry.data[CONF_SOURCE] == "camera.back_yard"
     assert entry.runtime_data.ha_camera.source == "camera.back_yard"  # reloaded with it
     assert hass.states.get(SENSOR).attributes["source_entity_id"] == "camera.back_yard"
+
+
+async def test_removed_camera_clears_what_ha_announced(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    """Removing the camera clears its retained announce and availability: not offered again."""
+    hass.states.async_set(SOURCE, "idle")
+    entry = await set_up(hass, ha_camera_entry())
+    mqtt_mock.async_publish.reset_mock()
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    cleared = {c.args[0] for c in mqtt_mock.async_publish.call_args_list if c.args[1:] == ("", 1, True)}
+    assert cleared == {f"roiwatch/yard/{leaf}" for leaf in ("config", "armed", "announce", "availability")}
