@@ -165,7 +165,8 @@ class HaCamera:
         """Pictures go out and no detector reports: after NO_ANALYZER_AFTER, a repair issue."""
         status = self._status
         no_detector = status is None or status["state"] == STATE_OFFLINE
-        if not (self.pump.running and no_detector and self.pump.counts.published):
+        sending = self.pump.running and self.pump.state == SOURCE_OK and self.pump.counts.published
+        if not (sending and no_detector):
             self._no_detector_since = None
             issues.async_clear(self.hass, issues.ISSUE_NO_ANALYZER, self._entry_id)
             return
