@@ -47,6 +47,9 @@ export class PointerInput {
   }
 
   _down(ev) {
+    // A new press: the click it ends is the user's own, however soon after a drag (only the
+    // click that ends the drag itself comes without a press of its own).
+    this._dragEnd = -Infinity;
     const draft = this._editor.draft();
     if (!draft || ev.button > 0) return;
     let i = handleIndex(ev, 'corner');
