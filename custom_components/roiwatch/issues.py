@@ -21,64 +21,54 @@ def issue_id(kind: str, entry_id: str) -> str:
 
 
 @callback
+def _async_raise(
+    hass: HomeAssistant, kind: str, entry_id: str, severity: ir.IssueSeverity, **placeholders: str
+) -> None:
+    """Raise (or update) one kind of issue of one camera; its text is the kind's translation."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(kind, entry_id),
+        is_fixable=False,
+        severity=severity,
+        translation_key=kind,
+        translation_placeholders=placeholders,
+    )
+
+
+@callback
 def async_raise_not_applied(
     hass: HomeAssistant, entry_id: str, camera: str, revision: int, running: int | None
 ) -> None:
     """The agent has not run the latest revision in time."""
-    ir.async_create_issue(
+    _async_raise(
         hass,
-        DOMAIN,
-        issue_id(ISSUE_NOT_APPLIED, entry_id),
-        is_fixable=False,
-        severity=ir.IssueSeverity.WARNING,
-        translation_key=ISSUE_NOT_APPLIED,
-        translation_placeholders={
-            "camera": camera,
-            "revision": str(revision),
-            "running": "none" if running is None else str(running),
-        },
+        ISSUE_NOT_APPLIED,
+        entry_id,
+        ir.IssueSeverity.WARNING,
+        camera=camera,
+        revision=str(revision),
+        running="none" if running is None else str(running),
     )
 
 
 @callback
 def async_raise_agent_error(hass: HomeAssistant, entry_id: str, camera: str, error: str) -> None:
     """The agent reports an error (a refused config, a broken video source...)."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        issue_id(ISSUE_AGENT_ERROR, entry_id),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_AGENT_ERROR,
-        translation_placeholders={"camera": camera, "error": error},
-    )
+    _async_raise(hass, ISSUE_AGENT_ERROR, entry_id, ir.IssueSeverity.ERROR, camera=camera, error=error)
 
 
 @callback
 def async_raise_source_missing(hass: HomeAssistant, entry_id: str, camera: str, source: str) -> None:
     """The camera entity a camera of Home Assistant takes its pictures from is gone."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        issue_id(ISSUE_SOURCE_MISSING, entry_id),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_SOURCE_MISSING,
-        translation_placeholders={"camera": camera, "source": source},
-    )
+    _async_raise(hass, ISSUE_SOURCE_MISSING, entry_id, ir.IssueSeverity.ERROR, camera=camera, source=source)
 
 
 @callback
 def async_raise_no_analyzer(hass: HomeAssistant, entry_id: str, camera: str, camera_id: str) -> None:
     """Pictures are sent but no analyzer reports for the camera."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        issue_id(ISSUE_NO_ANALYZER, entry_id),
-        is_fixable=False,
-        severity=ir.IssueSeverity.WARNING,
-        translation_key=ISSUE_NO_ANALYZER,
-        translation_placeholders={"camera": camera, "camera_id": camera_id},
+    _async_raise(
+        hass, ISSUE_NO_ANALYZER, entry_id, ir.IssueSeverity.WARNING, camera=camera, camera_id=camera_id
     )
 
 
