@@ -38,9 +38,10 @@ from custom_components.roiwatch.pump import FramePump
 from tests.mqtt_broker import Mosquitto, free_port
 from tests.picture_server import PictureServer
 
+from .bench_e2e import _agent
 from .conftest import camera_entry, set_up
 from .helpers import add_region, setup_real_mqtt, wait_for
-from .test_e2e import AGENT, VIDEO
+from .test_e2e import VIDEO
 
 ROOT = Path(__file__).parents[2]
 FPS = 2.0
@@ -229,16 +230,6 @@ async def test_bench_ha_camera_cost(hass: HomeAssistant, broker: Mosquitto, loop
         await hass.async_block_till_done()
         server.terminate()
         server.wait(15)
-
-
-def _agent(role: str, tmp_path: Path, broker: Mosquitto, *args: str) -> subprocess.Popen[bytes]:
-    log = (tmp_path / f"{role}.log").open("wb")
-    extra = [] if role == "dumb" else ["--state-dir", str(tmp_path / f"state-{role}")]
-    return subprocess.Popen(
-        [str(AGENT), role, "--broker", broker.url, "--log-level", "WARNING", *extra, *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 async def test_bench_ha_camera_latency(hass: HomeAssistant, broker: Mosquitto, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -27,7 +28,7 @@ from custom_components.roiwatch.const import (
 )
 from tests.mqtt_broker import Mosquitto
 
-from .helpers import CAMERA_ID, Agent, Recorder, setup_real_mqtt
+from .helpers import CAMERA_ID, Agent, AgentProcesses, Recorder, setup_real_mqtt
 
 ROI_PERSON = "01JROI0PERSON0000000000001"
 ROI_MOTION = "01JROI0MOTION0000000000002"
@@ -137,6 +138,14 @@ def broker(socket_enabled: None) -> Iterator[Mosquitto]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def agents(broker: Mosquitto, tmp_path: Path) -> Iterator[AgentProcesses]:
+    """Real agent processes on the test's broker, stopped (SIGTERM to their groups) at the end."""
+    processes = AgentProcesses(broker, tmp_path)
+    yield processes
+    processes.close()
 
 
 @pytest.fixture

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
@@ -30,6 +35,10 @@ from custom_components.roiwatch.const import (
 )
 from custom_components.roiwatch.protocol import parse_config
 from tests.mqtt_broker import Mosquitto
+
+AGENT = Path(sys.executable).parent / "roiwatch-agent"
+"""The agent installed beside this Python: each leg of the test matrix runs its own."""
+VIDEO = Path(__file__).parents[2] / ".cache" / "data" / "vtest.avi"
 
 CAMERA_ID = "porch"
 BASE = f"roiwatch/{CAMERA_ID}"
@@ -325,3 +334,45 @@ class Agent(_Client):
         finally:
             unsubscribe()
         await self.hass.async_block_till_done()
+
+
+class AgentProcesses:
+    """Real ``roiwatch-agent`` processes on the test's broker, each in a process group of its own
+    (as a service's), sharing one state dir and one log, whose tail is printed at the end (shown
+    by pytest when a test fails)."""
+
+    def __init__(self, broker: Mosquitto, tmp_path: Path) -> None:
+        self.broker = broker
+        self.state_dir = tmp_path / "state"
+        self.log = tmp_path / "agents.log"
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """``roiwatch-agent ROLE ARGS...`` with the broker and the state dir."""
+        with self.log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(AGENT), *args, "--broker", self.broker.url, "--state-dir", str(self.state_dir)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def stop(proc: subprocess.Popen[bytes]) -> None:
+        """systemctl stop: SIGTERM to the whole group (SIGKILL if it hangs)."""
+        if proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            self.stop(proc)
+        if self.log.exists():
+            print(self.log.read_text()[-3000:])

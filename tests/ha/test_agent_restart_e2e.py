@@ -9,13 +9,9 @@ restart grace is over, never ``off`` (nobody knows whether someone is there).
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Generator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
@@ -24,12 +20,9 @@ from homeassistant.core import Event, HomeAssistant, callback
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from tests.mqtt_broker import Mosquitto, find_mosquitto
 
-from .helpers import add_region, is_state, setup_real_mqtt, wait_for
+from .helpers import AGENT, VIDEO, AgentProcesses, add_region, is_state, setup_real_mqtt, wait_for
 from .test_e2e import _add_discovered_camera
 
-ROOT = Path(__file__).parents[2]
-AGENT = Path(sys.executable).parent / "roiwatch-agent"
-VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
 CAMERA = "porch"
 REGION = "binary_sensor.porch_walkway"
 DETECTION_STATE = "sensor.porch_detection_state"
@@ -47,38 +40,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def start_agent(broker: Mosquitto, tmp_path: Path) -> Generator[Callable[[], subprocess.Popen[bytes]]]:
+def start_agent(agents: AgentProcesses) -> Callable[[], subprocess.Popen[bytes]]:
     """Start the real agent for camera ``porch`` (again), as its systemd unit would."""
-    procs: list[subprocess.Popen[bytes]] = []
-    log = tmp_path / "agent.log"
-
-    def start() -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [
-                    *(str(AGENT), "smart", "--camera", CAMERA, "--source", str(VIDEO), "--loop"),
-                    *("--broker", broker.url, "--state-dir", str(tmp_path / "state")),
-                    *("--restart-grace", str(GRACE)),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, as a service's
-            )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(15)
-    print(log.read_text()[-3000:])  # shown by pytest when a test fails
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """systemctl stop: SIGTERM to the whole group."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(15)
+    return lambda: agents.start(
+        *("smart", "--camera", CAMERA, "--source", str(VIDEO), "--loop", "--restart-grace", str(GRACE))
+    )
 
 
 @pytest.mark.usefixtures("socket_enabled", "mock_hass_config")
@@ -105,7 +71,7 @@ async def test_region_stays_on_across_a_restart_and_is_unavailable_when_stopped_
             return entry.runtime_data
 
         # A service restart: stopped, started again 2 s later.
-        await hass.async_add_executor_job(_stop, agent)
+        await hass.async_add_executor_job(AgentProcesses.stop, agent)
         stopped = time.monotonic()
         await asyncio.sleep(2)
         agent = start_agent()
@@ -119,7 +85,7 @@ async def test_region_stays_on_across_a_restart_and_is_unavailable_when_stopped_
         assert hass.states.get(REGION).state == "on"
 
         # Stopped for good: unavailable once the grace is over, never off.
-        await hass.async_add_executor_job(_stop, agent)
+        await hass.async_add_executor_job(AgentProcesses.stop, agent)
         stopped = time.monotonic()
         gone = await wait_for(is_state(hass, REGION, STATE_UNAVAILABLE), "the region to be unavailable", 30)
         assert gone >= stopped + GRACE - 1  # not before: a restart would have been noticed

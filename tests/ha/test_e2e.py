@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
-from collections.abc import Generator
-from pathlib import Path
 
 import pytest
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
@@ -39,12 +36,8 @@ from custom_components.roiwatch.const import (
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from tests.mqtt_broker import Mosquitto, find_mosquitto
 
-from .helpers import is_state, retained_config, setup_real_mqtt, wait_for
+from .helpers import AGENT, VIDEO, AgentProcesses, is_state, retained_config, setup_real_mqtt, wait_for
 
-ROOT = Path(__file__).parents[2]
-# The agent installed beside this Python: each leg of the test matrix runs its own.
-AGENT = Path(sys.executable).parent / "roiwatch-agent"
-VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
 CAMERA = "porch"
 REGION = "binary_sensor.porch_walkway"
 APPLIED = "binary_sensor.porch_configuration_applied"
@@ -60,37 +53,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def agent(broker: Mosquitto, tmp_path: Path) -> Generator[subprocess.Popen[bytes]]:
+def agent(agents: AgentProcesses) -> subprocess.Popen[bytes]:
     """The real agent, replaying vtest.avi forever for camera ``porch``."""
-    log = (tmp_path / "agent.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(AGENT),
-            "smart",
-            "--camera",
-            CAMERA,
-            "--source",
-            str(VIDEO),
-            "--loop",
-            "--broker",
-            broker.url,
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--log-level",
-            "INFO",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    log.close()
-    print((tmp_path / "agent.log").read_text()[-3000:])  # shown by pytest when a test fails
+    return agents.start("smart", "--camera", CAMERA, "--source", str(VIDEO), "--loop")
 
 
 # mock_hass_config: MQTT reads configuration.yaml, which the test config dir lacks.

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Generator
-from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -38,11 +36,8 @@ from custom_components.roiwatch.protocol import STATE_RUNNING, build_status, che
 from tests.mqtt_broker import Mosquitto, find_mosquitto
 from tests.picture_server import PictureServer
 
-from .helpers import Agent, Recorder, add_region, is_state, retained, wait_for
+from .helpers import AGENT, VIDEO, Agent, AgentProcesses, Recorder, add_region, is_state, retained, wait_for
 
-ROOT = Path(__file__).parents[2]
-AGENT = Path(sys.executable).parent / "roiwatch-agent"
-VIDEO = ROOT / ".cache" / "data" / "vtest.avi"
 CAMERA = "yard"
 REGION = "binary_sensor.yard_walkway"
 SOURCE_SENSOR = "sensor.yard_picture_source"
@@ -65,24 +60,9 @@ def server(socket_enabled: None) -> Generator[PictureServer]:
 
 
 @pytest.fixture
-def analyzer(broker: Mosquitto, tmp_path: Path) -> Generator[subprocess.Popen[bytes]]:
+def analyzer(agents: AgentProcesses) -> subprocess.Popen[bytes]:
     """The real analyzer: detects for every dumb camera on the broker."""
-    log = (tmp_path / "analyzer.log").open("wb")
-    state = str(tmp_path / "state")
-    proc = subprocess.Popen(
-        [str(AGENT), "analyzer", "--broker", broker.url, "--state-dir", state, "--log-level", "INFO"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    log.close()
-    print((tmp_path / "analyzer.log").read_text()[-3000:])  # shown by pytest when a test fails
+    return agents.start("analyzer")
 
 
 async def _mjpeg_camera(hass: HomeAssistant, server: PictureServer) -> str:
