@@ -41,8 +41,7 @@ from tests.mqtt_broker import Mosquitto
 from tests.scene import write_scene
 
 from .conftest import camera_entry, set_up
-from .helpers import setup_real_mqtt, wait_for
-from .test_e2e import AGENT, VIDEO
+from .helpers import AGENT, VIDEO, setup_real_mqtt, wait_for
 
 CAMERA = "benchcam"
 REGION = "binary_sensor.benchcam_walkway"

@@ -40,8 +40,7 @@ from tests.picture_server import PictureServer
 
 from .bench_e2e import _agent
 from .conftest import camera_entry, set_up
-from .helpers import add_region, setup_real_mqtt, wait_for
-from .test_e2e import VIDEO
+from .helpers import VIDEO, add_region, setup_real_mqtt, wait_for
 
 ROOT = Path(__file__).parents[2]
 FPS = 2.0

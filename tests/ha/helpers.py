@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
+import pytest
 from homeassistant.components import mqtt
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_NAME, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
@@ -34,11 +35,18 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.protocol import parse_config
-from tests.mqtt_broker import Mosquitto
+from tests.mqtt_broker import Mosquitto, find_mosquitto
 
 AGENT = Path(sys.executable).parent / "roiwatch-agent"
 """The agent installed beside this Python: each leg of the test matrix runs its own."""
 VIDEO = Path(__file__).parents[2] / ".cache" / "data" / "vtest.avi"
+REAL_AGENT_MARKS = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
+    pytest.mark.skipif(not AGENT.exists(), reason="roiwatch-agent is not installed"),
+    pytest.mark.skipif(not VIDEO.exists(), reason="vtest.avi is missing (scripts/setup)"),
+]
+"""The marks of a test module that runs the real agent on the real video with a real broker."""
 
 CAMERA_ID = "porch"
 BASE = f"roiwatch/{CAMERA_ID}"

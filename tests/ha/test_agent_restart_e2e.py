@@ -18,9 +18,17 @@ from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
 
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
-from tests.mqtt_broker import Mosquitto, find_mosquitto
+from tests.mqtt_broker import Mosquitto
 
-from .helpers import AGENT, VIDEO, AgentProcesses, add_region, is_state, setup_real_mqtt, wait_for
+from .helpers import (
+    REAL_AGENT_MARKS,
+    VIDEO,
+    AgentProcesses,
+    add_region,
+    is_state,
+    setup_real_mqtt,
+    wait_for,
+)
 from .test_e2e import _add_discovered_camera
 
 CAMERA = "porch"
@@ -31,12 +39,7 @@ DETECTION_STATE = "sensor.porch_detection_state"
 GRACE = 8
 OFF_DELAY = 5  # longer than the person model's own misses on vtest.avi: an OFF is a restart's
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
-    pytest.mark.skipif(not AGENT.exists(), reason="roiwatch-agent is not installed"),
-    pytest.mark.skipif(not VIDEO.exists(), reason="vtest.avi is missing (scripts/setup)"),
-]
+pytestmark = REAL_AGENT_MARKS
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.roiwatch.protocol import PREVIEW_MAX_WIDTH
 
-from .helpers import wait_for
+from .helpers import REAL_AGENT_MARKS, wait_for
 from .test_e2e import agent as real_agent  # noqa: F401 (the fixture running the real agent)
-from .test_e2e import pytestmark  # noqa: F401 (e2e; skipped without mosquitto, the agent or the video)
+
+pytestmark = REAL_AGENT_MARKS
 
 CAMERA = "camera.porch"
 

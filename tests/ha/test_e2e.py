@@ -34,9 +34,17 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
-from tests.mqtt_broker import Mosquitto, find_mosquitto
+from tests.mqtt_broker import Mosquitto
 
-from .helpers import AGENT, VIDEO, AgentProcesses, is_state, retained_config, setup_real_mqtt, wait_for
+from .helpers import (
+    REAL_AGENT_MARKS,
+    VIDEO,
+    AgentProcesses,
+    is_state,
+    retained_config,
+    setup_real_mqtt,
+    wait_for,
+)
 
 CAMERA = "porch"
 REGION = "binary_sensor.porch_walkway"
@@ -44,12 +52,7 @@ APPLIED = "binary_sensor.porch_configuration_applied"
 DETECTION_STATE = "sensor.porch_detection_state"
 EVENT = "roiwatch_test_person"
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
-    pytest.mark.skipif(not AGENT.exists(), reason="roiwatch-agent is not installed"),
-    pytest.mark.skipif(not VIDEO.exists(), reason="vtest.avi is missing (scripts/setup)"),
-]
+pytestmark = REAL_AGENT_MARKS
 
 
 @pytest.fixture

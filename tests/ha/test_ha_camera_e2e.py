@@ -33,10 +33,20 @@ from custom_components.roiwatch.const import CONF_KIND, CONF_OFF_DELAY, CONF_SOU
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from custom_components.roiwatch.diagnostics import async_get_config_entry_diagnostics
 from custom_components.roiwatch.protocol import STATE_RUNNING, build_status, check_picture, parse_announce
-from tests.mqtt_broker import Mosquitto, find_mosquitto
+from tests.mqtt_broker import Mosquitto
 from tests.picture_server import PictureServer
 
-from .helpers import AGENT, VIDEO, Agent, AgentProcesses, Recorder, add_region, is_state, retained, wait_for
+from .helpers import (
+    REAL_AGENT_MARKS,
+    VIDEO,
+    Agent,
+    AgentProcesses,
+    Recorder,
+    add_region,
+    is_state,
+    retained,
+    wait_for,
+)
 
 CAMERA = "yard"
 REGION = "binary_sensor.yard_walkway"
@@ -44,12 +54,7 @@ SOURCE_SENSOR = "sensor.yard_picture_source"
 FRAME_TOPIC = f"roiwatch/{CAMERA}/frame"
 SLOW = 2.0  # seconds a slow camera takes for a picture: 4 ticks at 2 fps
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
-    pytest.mark.skipif(not AGENT.exists(), reason="roiwatch-agent is not installed"),
-    pytest.mark.skipif(not VIDEO.exists(), reason="vtest.avi is missing (scripts/setup)"),
-]
+pytestmark = REAL_AGENT_MARKS
 
 
 @pytest.fixture
