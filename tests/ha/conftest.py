@@ -36,13 +36,6 @@ SQUARE = [[0.1, 0.4], [0.9, 0.4], [0.9, 1.0], [0.1, 1.0]]
 TRIANGLE = [[0.0, 0.0], [0.5, 0.0], [0.0, 0.5]]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers of these tests."""
-    config.addinivalue_line(
-        "markers", "e2e: end to end with a real broker and a real agent (select with -m e2e)"
-    )
-
-
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/roiwatch in every test."""
