@@ -1,8 +1,12 @@
 """RoiWatch wire protocol: topics, payloads and their validation.
 
 This one file is the contract between the Home Assistant integration and the camera agent; both
-import it (the agent through a symlink). It uses the standard library and voluptuous only, never
-Home Assistant. docs/protocol.md describes the same rules in prose.
+import it (the agent through a symlink). It uses the standard library only, never Home Assistant.
+docs/protocol.md describes the same rules in prose.
+
+Every payload is parsed once, where it arrives, into a frozen dataclass that is valid by
+construction (:class:`CameraConfig`, :class:`RoiConfig`, :class:`Announce`, :class:`Status`);
+everything past that point reads typed attributes. Each field's rule lives here once.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from typing import Any, TypeVar
 
-import voluptuous as vol
+_T = TypeVar("_T")
 
 SCHEMA_VERSION = 1
 DEFAULT_BASE_TOPIC = "roiwatch"
@@ -29,12 +35,8 @@ MAX_NAME_LEN = 64
 MAX_HOST_LEN = 64  # the announce's "host"
 MIN_POINTS = 3
 MAX_POINTS = 32
-OFF_DELAY_RANGE = (0, 3600)
-SENSITIVITY_RANGE = (1, 100)
-FPS_RANGE = (0.2, 30.0)
-DEFAULT_FPS = 5.0
-DEFAULT_SENSITIVITY = 50
-DEFAULT_OFF_DELAY = 10
+MAX_VERSION_LEN = 64  # the announce's and status' "version" and "detector"
+MAX_ERROR_LEN = 1024  # the status' "error"
 # Pictures: a JPEG larger than this, or declaring more pixels, is refused before decoding.
 MAX_PICTURE_BYTES = 8 * 1024 * 1024
 MAX_PICTURE_PIXELS = 4096 * 4096
@@ -102,12 +104,14 @@ class ProtocolError(ValueError):
     """A payload or value that breaks the protocol.
 
     ``code`` is a stable machine-readable reason (used for translated form errors in HA);
-    ``str(err)`` is a human-readable message naming the problem.
+    ``str(err)`` is a human-readable message naming the problem and ``field`` the field.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, field: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
+        """The field it is about, as a path into the payload (``rois.0.off_delay``); "" if none."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,13 +194,14 @@ def validate_camera_id(value: Any) -> str:
         raise ProtocolError(
             "camera_id",
             f"invalid camera id {value!r}: use 1-64 of a-z 0-9 _ -, starting with a letter or digit",
+            field="camera_id",
         )
     return value
 
 
 def validate_roi_id(value: Any) -> str:
     if not isinstance(value, str) or not ROI_ID_RE.match(value):
-        raise ProtocolError("roi_id", f"invalid ROI id {value!r}: use 1-64 of A-Z a-z 0-9 _ -")
+        raise ProtocolError("roi_id", f"invalid ROI id {value!r}: use 1-64 of A-Z a-z 0-9 _ -", field="id")
     return value
 
 
@@ -258,11 +263,19 @@ def is_simple_polygon(points: Sequence[Sequence[float]]) -> bool:
     return True
 
 
-def validate_points(value: Any) -> list[list[float]]:
+Point = tuple[float, float]
+Points = tuple[Point, ...]
+
+
+def _points_error(code: str, message: str) -> ProtocolError:
+    return ProtocolError(code, message, field="points")
+
+
+def validate_points(value: Any) -> Points:
     """Validate ROI points (fractions 0..1): 3..32 points, simple polygon, non-zero area."""
     if not isinstance(value, list | tuple):
-        raise ProtocolError("points_format", "points must be a list of [x, y] pairs")
-    points: list[list[float]] = []
+        raise _points_error("points_format", "points must be a list of [x, y] pairs")
+    points: list[Point] = []
     for p in value:
         if (
             not isinstance(p, list | tuple)
@@ -270,26 +283,26 @@ def validate_points(value: Any) -> list[list[float]]:
             or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in p)
             or not all(math.isfinite(c) for c in p)
         ):
-            raise ProtocolError("points_format", f"point {p!r} is not an [x, y] pair of numbers")
-        points.append([float(p[0]), float(p[1])])
+            raise _points_error("points_format", f"point {p!r} is not an [x, y] pair of numbers")
+        points.append((float(p[0]), float(p[1])))
     if not MIN_POINTS <= len(points) <= MAX_POINTS:
-        raise ProtocolError(
+        raise _points_error(
             "points_count", f"a ROI needs {MIN_POINTS} to {MAX_POINTS} points, got {len(points)}"
         )
     for x, y in points:
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ProtocolError("points_range", f"point [{x}, {y}] is outside the picture (0..1)")
+            raise _points_error("points_range", f"point [{x}, {y}] is outside the picture (0..1)")
     if not is_simple_polygon(points):
-        raise ProtocolError("points_self_intersect", "the ROI polygon crosses itself")
+        raise _points_error("points_self_intersect", "the ROI polygon crosses itself")
     if polygon_area(points) < 1e-6:
-        raise ProtocolError("points_area", "the ROI polygon has no area")
-    return points
+        raise _points_error("points_area", "the ROI polygon has no area")
+    return tuple(points)
 
 
-def points_from_text(text: str) -> list[list[float]]:
+def points_from_text(text: str) -> Points:
     """Parse ``"10,40 90,40 90,100"`` (percent of the picture) into validated fractions."""
     pairs = text.replace(";", " ").split()
-    points: list[list[float]] = []
+    points: list[Point] = []
     for pair in pairs:
         xy = pair.split(",")
         try:
@@ -297,14 +310,14 @@ def points_from_text(text: str) -> list[list[float]]:
                 raise ValueError
             x, y = float(xy[0]), float(xy[1])
         except ValueError:
-            raise ProtocolError(
+            raise _points_error(
                 "points_format", f"{pair!r} is not an x,y pair (write e.g. 10,40 90,40 90,100)"
             ) from None
         if not (math.isfinite(x) and math.isfinite(y)):
-            raise ProtocolError("points_format", f"{pair!r} is not an x,y pair of numbers")
+            raise _points_error("points_format", f"{pair!r} is not an x,y pair of numbers")
         if not (0.0 <= x <= 100.0 and 0.0 <= y <= 100.0):
-            raise ProtocolError("points_range", f"point {pair} is outside 0..100 percent")
-        points.append([round(x / 100.0, 6), round(y / 100.0, 6)])
+            raise _points_error("points_range", f"point {pair} is outside 0..100 percent")
+        points.append((round(x / 100.0, 6), round(y / 100.0, 6)))
     return validate_points(points)
 
 
@@ -318,102 +331,231 @@ def _fmt_pct(v: float) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Field rules: every number a user sets, its type, range and step, in this one place. The
+# integration's forms, the region editor (through its websocket API) and both sides' parsing
+# take them from here.
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """A number field's rule: ``step`` 1 means whole numbers, None any number in range."""
+
+    field: str
+    min: int | float
+    max: int | float
+    step: int | None
+    default: int | float
+
+    def check(self, value: Any) -> int | float:
+        """The value as its field holds it (int for whole-number fields, else float); or refused."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
+            raise self._refused("expected a number")
+        if self.step is not None and value % self.step:
+            raise self._refused(
+                "expected a whole number" if self.step == 1 else f"expected a multiple of {self.step}"
+            )
+        if value < self.min:
+            raise self._refused(f"value must be at least {self.min}")
+        if value > self.max:
+            raise self._refused(f"value must be at most {self.max}")
+        return int(value) if self.step == 1 else float(value)
+
+    def _refused(self, message: str) -> ProtocolError:
+        return ProtocolError(f"{self.field}_range", message, field=self.field)
+
+    def limits(self) -> dict[str, int | float | None]:
+        """What a form needs to accept exactly what :meth:`check` accepts."""
+        return {"min": self.min, "max": self.max, "step": self.step}
+
+
+SENSITIVITY = FieldRule("sensitivity", 1, 100, 1, 50)
+OFF_DELAY = FieldRule("off_delay", 0, 3600, None, 10)  # seconds; a fraction is fine
+FPS = FieldRule("fps", 0.2, 30.0, None, 5.0)
+
+
+def panel_limits() -> dict[str, Any]:
+    """Everything the region editor checks before it sends a region: the rules of this module."""
+    return {
+        "max_regions": MAX_ROIS,
+        "min_points": MIN_POINTS,
+        "max_points": MAX_POINTS,
+        "name_max": MAX_NAME_LEN,
+        "detect": list(DETECT_KINDS),
+        SENSITIVITY.field: SENSITIVITY.limits(),
+        OFF_DELAY.field: OFF_DELAY.limits(),
+    }
+
+
+def validate_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError("name_required", "name must be a non-empty string", field="name")
+    if len(value) > MAX_NAME_LEN:
+        raise ProtocolError("name_too_long", f"name longer than {MAX_NAME_LEN} characters", field="name")
+    return value
+
+
+def validate_detect(value: Any) -> str:
+    if value not in DETECT_KINDS:
+        raise ProtocolError(
+            "detect_invalid", f"detect must be one of {', '.join(DETECT_KINDS)}", field="detect"
+        )
+    return str(value)
+
+
+def _setter(obj: object) -> Callable[[str, Any], None]:
+    # Frozen dataclasses normalise their fields once, in __post_init__.
+    return lambda name, value: object.__setattr__(obj, name, value)
+
+
+# --------------------------------------------------------------------------------------------
 # Camera config
 
 
-def _as_voluptuous(fn: Any) -> Any:
-    def wrapped(value: Any) -> Any:
-        try:
-            return fn(value)
-        except ProtocolError as err:
-            raise vol.Invalid(str(err)) from err
+@dataclass(frozen=True, slots=True)
+class RoiConfig:
+    """One region of interest, valid by construction (else :class:`ProtocolError` naming the field)."""
 
-    return wrapped
+    id: str
+    name: str
+    detect: str
+    points: Points
+    sensitivity: int = int(SENSITIVITY.default)
+    off_delay: float = OFF_DELAY.default
 
+    def __post_init__(self) -> None:
+        put = _setter(self)
+        validate_roi_id(self.id)
+        validate_name(self.name)
+        validate_detect(self.detect)
+        put("points", validate_points(self.points))
+        put("sensitivity", SENSITIVITY.check(self.sensitivity))
+        put("off_delay", OFF_DELAY.check(self.off_delay))
 
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise vol.Invalid("name must be a non-empty string")
-    if len(value) > MAX_NAME_LEN:
-        raise vol.Invalid(f"name longer than {MAX_NAME_LEN} characters")
-    return value
+    @property
+    def person(self) -> bool:
+        """The region detects people (else motion)."""
+        return self.detect == DETECT_PERSON
 
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "detect": self.detect,
+            "points": [list(p) for p in self.points],
+            "sensitivity": self.sensitivity,
+            "off_delay": _json_number(self.off_delay),
+        }
 
-def _number(value: Any) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise vol.Invalid("expected a number")
-    return value
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise vol.Invalid("expected an integer")
-    return value
-
-
-_NUMBER = _number
-
-ROI_SCHEMA = vol.Schema(
-    {
-        vol.Required("id"): _as_voluptuous(validate_roi_id),
-        vol.Required("name"): _name,
-        vol.Required("detect"): vol.In(DETECT_KINDS),
-        vol.Required("points"): _as_voluptuous(validate_points),
-        vol.Optional("sensitivity", default=DEFAULT_SENSITIVITY): vol.All(
-            _integer, vol.Range(*SENSITIVITY_RANGE)
-        ),
-        vol.Optional("off_delay", default=DEFAULT_OFF_DELAY): vol.All(_NUMBER, vol.Range(*OFF_DELAY_RANGE)),
-    },
-    extra=vol.REMOVE_EXTRA,
-)
-
-CONFIG_SCHEMA = vol.Schema(
-    {
-        vol.Required("schema"): SCHEMA_VERSION,
-        vol.Required("camera_id"): _as_voluptuous(validate_camera_id),
-        vol.Required("kind"): vol.In(KINDS),
-        vol.Required("revision"): vol.All(_integer, vol.Range(min=0)),
-        vol.Optional("fps", default=DEFAULT_FPS): vol.All(_NUMBER, vol.Coerce(float), vol.Range(*FPS_RANGE)),
-        vol.Required("rois"): vol.All([ROI_SCHEMA], vol.Length(max=MAX_ROIS)),
-    },
-    extra=vol.REMOVE_EXTRA,
-)
-
-
-def validate_config(config: Any, expected_camera_id: str | None = None) -> dict[str, Any]:
-    """Validate a decoded camera config; returns it normalised (defaults filled in)."""
-    if not isinstance(config, dict):
-        raise ProtocolError("config_format", "config must be a JSON object")
-    schema = config.get("schema")
-    if type(schema) is not int or schema != SCHEMA_VERSION:  # JSON true is not schema 1
-        raise ProtocolError(
-            "config_schema",
-            f"unknown config schema {config.get('schema')!r} (this version reads {SCHEMA_VERSION})",
+    @classmethod
+    def from_wire(cls, data: Any) -> RoiConfig:
+        if not isinstance(data, dict):
+            raise ProtocolError("roi_format", "expected an object", field="")
+        return cls(
+            id=_required(data, "id"),
+            name=_required(data, "name"),
+            detect=_required(data, "detect"),
+            points=_required(data, "points"),
+            sensitivity=data.get("sensitivity", SENSITIVITY.default),
+            off_delay=data.get("off_delay", OFF_DELAY.default),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    """A camera's whole config: what HA publishes and the agent runs, valid by construction."""
+
+    camera_id: str
+    kind: str
+    revision: int
+    rois: tuple[RoiConfig, ...] = ()
+    fps: float = FPS.default
+
+    def __post_init__(self) -> None:
+        validate_camera_id(self.camera_id)
+        if self.kind not in KINDS:
+            raise ProtocolError("kind", f"must be one of {', '.join(KINDS)}", field="kind")
+        if isinstance(self.revision, bool) or not isinstance(self.revision, int) or self.revision < 0:
+            raise ProtocolError("revision", "revision must be a whole number >= 0", field="revision")
+        rois = self.rois
+        if not isinstance(rois, list | tuple) or not all(isinstance(r, RoiConfig) for r in rois):
+            raise ProtocolError("rois", "rois must be a list of regions", field="rois")
+        if len(rois) > MAX_ROIS:
+            raise ProtocolError("rois", f"at most {MAX_ROIS} ROIs, got {len(rois)}", field="rois")
+        if len({r.id for r in rois}) != len(rois):
+            raise ProtocolError("config_duplicate_roi", "two ROIs share one id", field="rois")
+        put = _setter(self)
+        put("rois", tuple(rois))
+        put("fps", FPS.check(self.fps))
+
+    @property
+    def dumb(self) -> bool:
+        """Its pictures come over MQTT (a dumb camera, or one of Home Assistant's)."""
+        return self.kind == KIND_DUMB
+
+    def content(self) -> CameraConfig:
+        """The config without its revision: compare these to see whether anything changed."""
+        return replace(self, revision=0)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "camera_id": self.camera_id,
+            "kind": self.kind,
+            "revision": self.revision,
+            "fps": _json_number(self.fps),
+            "rois": [r.to_wire() for r in self.rois],
+        }
+
+    @classmethod
+    def from_wire(cls, data: Any) -> CameraConfig:
+        """A decoded config; a broken field is refused as ``config_invalid`` naming its path."""
+        raw_rois = _field("", lambda: _required(data, "rois"))
+        if not isinstance(raw_rois, list):
+            raise _invalid("rois", "expected a list")
+        rois = [_field(f"rois.{i}", partial(RoiConfig.from_wire, item)) for i, item in enumerate(raw_rois)]
+        return _field(
+            "",
+            lambda: cls(
+                camera_id=_required(data, "camera_id"),
+                kind=_required(data, "kind"),
+                revision=_required(data, "revision"),
+                rois=tuple(rois),
+                fps=data.get("fps", FPS.default),
+            ),
+        )
+
+
+def _required(data: dict[str, Any], key: str) -> Any:
+    if key not in data:
+        raise ProtocolError("required", "required key not provided", field=key)
+    return data[key]
+
+
+def _json_number(value: float) -> int | float:
+    """Whole numbers go on the wire as integers (``10``, not ``10.0``), as they always have."""
+    return int(value) if value.is_integer() else value
+
+
+def _invalid(path: str, message: str) -> ProtocolError:
+    return ProtocolError("config_invalid", f"invalid config: {path}: {message}", field=path)
+
+
+def _field(path: str, build: Callable[[], _T]) -> _T:
+    """Run ``build``; a refusal becomes ``config_invalid`` with the field's path in the config."""
     try:
-        cfg: dict[str, Any] = CONFIG_SCHEMA(config)
-    except vol.MultipleInvalid as err:
-        raise ProtocolError("config_invalid", f"invalid config: {_humanize(err)}") from err
-    if expected_camera_id is not None and cfg["camera_id"] != expected_camera_id:
-        raise ProtocolError(
-            "config_camera_id",
-            f"config is for camera {cfg['camera_id']!r}, not {expected_camera_id!r}",
-        )
-    ids = [r["id"] for r in cfg["rois"]]
-    if len(set(ids)) != len(ids):
-        raise ProtocolError("config_duplicate_roi", "two ROIs share one id")
-    return cfg
+        return build()
+    except ProtocolError as err:
+        if err.code == "config_duplicate_roi":
+            raise
+        full = ".".join(part for part in (path, err.field) if part)
+        raise _invalid(full, str(err)) from err
 
 
-def _humanize(err: vol.MultipleInvalid) -> str:
-    parts = []
-    for e in err.errors:
-        path = ".".join(str(p) for p in e.path)
-        parts.append(f"{path}: {e.msg}" if path else e.msg)
-    return "; ".join(parts)
-
-
-def parse_config(payload: bytes | str, expected_camera_id: str | None = None) -> dict[str, Any]:
+def parse_config(payload: bytes | str, expected_camera_id: str | None = None) -> CameraConfig:
     """Decode and validate a config payload from the wire."""
     if len(payload) > MAX_CONFIG_BYTES:
         raise ProtocolError(
@@ -424,38 +566,29 @@ def parse_config(payload: bytes | str, expected_camera_id: str | None = None) ->
         data = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise ProtocolError("config_json", f"config is not valid JSON: {err}") from None
-    return validate_config(data, expected_camera_id)
+    if not isinstance(data, dict):
+        raise ProtocolError("config_format", "config must be a JSON object")
+    schema = data.get("schema")
+    if type(schema) is not int or schema != SCHEMA_VERSION:  # JSON true is not schema 1
+        raise ProtocolError(
+            "config_schema",
+            f"unknown config schema {schema!r} (this version reads {SCHEMA_VERSION})",
+        )
+    config = CameraConfig.from_wire(data)
+    if expected_camera_id is not None and config.camera_id != expected_camera_id:
+        raise ProtocolError(
+            "config_camera_id",
+            f"config is for camera {config.camera_id!r}, not {expected_camera_id!r}",
+        )
+    return config
 
 
-def build_config(
-    camera_id: str,
-    kind: str,
-    revision: int,
-    rois: Iterable[dict[str, Any]],
-    fps: float = DEFAULT_FPS,
-) -> dict[str, Any]:
-    """Build a validated config dict (use :func:`encode_config` to get the payload)."""
-    config = {
-        "schema": SCHEMA_VERSION,
-        "camera_id": camera_id,
-        "kind": kind,
-        "revision": revision,
-        "fps": fps,
-        "rois": [dict(r) for r in rois],
-    }
-    return validate_config(config)
-
-
-def encode_config(config: dict[str, Any]) -> bytes:
-    payload = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+def build_config(config: CameraConfig) -> bytes:
+    """The canonical payload of a config: compact, keys sorted, so equal configs give equal bytes."""
+    payload = json.dumps(config.to_wire(), separators=(",", ":"), sort_keys=True).encode()
     if len(payload) > MAX_CONFIG_BYTES:
         raise ProtocolError("config_too_large", f"config of {len(payload)} bytes exceeds {MAX_CONFIG_BYTES}")
     return payload
-
-
-def config_content(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without its revision: compare these to see whether anything changed."""
-    return {k: v for k, v in config.items() if k != "revision"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -505,98 +638,118 @@ def _json_object(payload: bytes | str, what: str) -> dict[str, Any]:
     return data
 
 
-def _checked(schema: vol.Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
-    try:
-        result: dict[str, Any] = schema(data)
-    except vol.MultipleInvalid as err:
-        raise ProtocolError(f"{what}_invalid", f"invalid {what}: {_humanize(err)}") from err
-    return result
+def _refuse(what: str, field: str, message: str) -> ProtocolError:
+    return ProtocolError(f"{what}_invalid", f"invalid {what}: {field}: {message}", field=field)
 
 
-ANNOUNCE_SCHEMA = vol.Schema(
-    {
-        vol.Required("camera_id"): _as_voluptuous(validate_camera_id),
-        vol.Required("kind"): vol.In(KINDS),
-        vol.Optional("version", default=""): vol.All(str, vol.Length(max=64)),
-        # Where the camera is analysed, for people: "Home Assistant app" for a stream camera
-        # the app runs; empty (left out) for an agent on the camera itself.
-        vol.Optional("host", default=""): vol.All(str, vol.Length(max=MAX_HOST_LEN)),
-    },
-    extra=vol.REMOVE_EXTRA,
-)
+def _text_field(what: str, field: str, value: Any, max_len: float) -> None:
+    if not isinstance(value, str):
+        raise _refuse(what, field, "expected a string")
+    if len(value) > max_len:
+        raise _refuse(what, field, f"longer than {max_len} characters")
 
 
-def build_announce(camera_id: str, kind: str, version: str, host: str = "") -> bytes:
-    data = {"camera_id": camera_id, "kind": kind, "version": version}
-    if host:
-        data["host"] = host
-    data = _checked(ANNOUNCE_SCHEMA, data, "announce")
-    if not host:
-        del data["host"]  # the same payload as before the field existed
+def _count(what: str, field: str, value: Any, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _refuse(what, field, "expected a whole number >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Who a camera is: retained by its agent (or by HA for a camera of HA's) on ``announce``."""
+
+    camera_id: str
+    kind: str
+    version: str = ""
+    # Where the camera is analysed, for people: "Home Assistant app" for a stream camera the app
+    # runs; empty (left out on the wire) for an agent on the camera itself.
+    host: str = ""
+
+    def __post_init__(self) -> None:
+        try:
+            validate_camera_id(self.camera_id)
+        except ProtocolError as err:
+            raise _refuse("announce", "camera_id", str(err)) from None
+        if self.kind not in KINDS:
+            raise _refuse("announce", "kind", f"must be one of {', '.join(KINDS)}")
+        _text_field("announce", "version", self.version, MAX_VERSION_LEN)
+        _text_field("announce", "host", self.host, MAX_HOST_LEN)
+
+
+def build_announce(announce: Announce) -> bytes:
+    data = {"camera_id": announce.camera_id, "kind": announce.kind, "version": announce.version}
+    if announce.host:  # left out when empty: the same payload as before the field existed
+        data["host"] = announce.host
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def parse_announce(payload: bytes | str, expected_camera_id: str | None = None) -> dict[str, Any]:
+def parse_announce(payload: bytes | str, expected_camera_id: str | None = None) -> Announce:
     data = _json_object(payload, "announce")
-    try:
-        result: dict[str, Any] = ANNOUNCE_SCHEMA(data)
-    except vol.MultipleInvalid as err:
-        raise ProtocolError("announce_invalid", f"invalid announce: {_humanize(err)}") from err
-    if expected_camera_id is not None and result["camera_id"] != expected_camera_id:
-        raise ProtocolError("announce_camera_id", "announce camera_id does not match its topic")
-    return result
-
-
-STATUS_SCHEMA = vol.Schema(
-    {
-        vol.Required("state"): vol.In(STATES),
-        vol.Optional("revision", default=None): vol.Any(None, vol.All(_integer, vol.Range(min=0))),
-        vol.Optional("fps", default=None): vol.Any(None, _NUMBER),
-        vol.Optional("restarts", default=0): vol.All(_integer, vol.Range(min=0)),
-        vol.Optional("error", default=None): vol.Any(None, vol.All(str, vol.Length(max=1024))),
-        vol.Optional("version", default=""): vol.All(str, vol.Length(max=64)),
-        # The person model and its runtime, e.g. "ssdlite/onnxruntime"; "" when none is loaded.
-        vol.Optional("detector", default=""): vol.All(str, vol.Length(max=64)),
-    },
-    extra=vol.REMOVE_EXTRA,
-)
-
-
-def build_status(
-    state: str,
-    *,
-    revision: int | None = None,
-    fps: float | None = None,
-    restarts: int = 0,
-    error: str | None = None,
-    version: str = "",
-    detector: str = "",
-) -> bytes:
-    if error is not None:
-        error = error[:1024]
-    data = _checked(
-        STATUS_SCHEMA,
-        {
-            "state": state,
-            "revision": revision,
-            "fps": None if fps is None else round(float(fps), 2),
-            "restarts": restarts,
-            "error": error,
-            "version": version,
-            "detector": detector,
-        },
-        "status",
+    for key in ("camera_id", "kind"):
+        if key not in data:
+            raise _refuse("announce", key, "required key not provided")
+    announce = Announce(
+        camera_id=data["camera_id"],
+        kind=data["kind"],
+        version=data.get("version", ""),
+        host=data.get("host", ""),
     )
-    return json.dumps(data, separators=(",", ":")).encode()
+    if expected_camera_id is not None and announce.camera_id != expected_camera_id:
+        raise ProtocolError("announce_camera_id", "announce camera_id does not match its topic")
+    return announce
 
 
-def parse_status(payload: bytes | str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Status:
+    """How a camera's detection is doing: retained by its detection process on ``status``."""
+
+    state: str
+    revision: int | None = None  # the config revision it runs
+    fps: float | None = None  # frames analysed per second, to two decimals
+    restarts: int = 0
+    error: str | None = None  # at most MAX_ERROR_LEN characters (longer ones are cut)
+    version: str = ""
+    detector: str = ""  # the person model and its runtime, e.g. "ssdlite/onnxruntime"
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise _refuse("status", "state", f"must be one of {', '.join(STATES)}")
+        _count("status", "revision", self.revision, optional=True)
+        _count("status", "restarts", self.restarts)
+        fps = self.fps
+        if fps is not None:
+            if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps):
+                raise _refuse("status", "fps", "expected a number")
+            object.__setattr__(self, "fps", round(float(fps), 2))
+        if self.error is not None:
+            _text_field("status", "error", self.error, math.inf)
+            object.__setattr__(self, "error", self.error[:MAX_ERROR_LEN])
+        _text_field("status", "version", self.version, MAX_VERSION_LEN)
+        _text_field("status", "detector", self.detector, MAX_VERSION_LEN)
+
+
+def build_status(status: Status) -> bytes:
+    return json.dumps(asdict(status), separators=(",", ":")).encode()
+
+
+def parse_status(payload: bytes | str) -> Status:
     data = _json_object(payload, "status")
-    try:
-        result: dict[str, Any] = STATUS_SCHEMA(data)
-    except vol.MultipleInvalid as err:
-        raise ProtocolError("status_invalid", f"invalid status: {_humanize(err)}") from err
-    return result
+    if "state" not in data:
+        raise _refuse("status", "state", "required key not provided")
+    error = data.get("error")
+    if isinstance(error, str) and len(error) > MAX_ERROR_LEN:  # a sender cuts it; this one did not
+        raise _refuse("status", "error", f"longer than {MAX_ERROR_LEN} characters")
+    return Status(
+        state=data["state"],
+        revision=data.get("revision"),
+        fps=data.get("fps"),
+        restarts=data.get("restarts", 0),
+        error=error,
+        version=data.get("version", ""),
+        detector=data.get("detector", ""),
+    )
 
 
 # --------------------------------------------------------------------------------------------
