@@ -59,6 +59,14 @@ def payload(cfg: Any) -> bytes:
     return json.dumps(cfg).encode()
 
 
+def built(
+    camera_id: str = "porch", kind: str = "smart", revision: int = 1, rois: Any = (), **kw: Any
+) -> bytes:
+    """The payload HA sends for this config (regions given as wire dicts)."""
+    regions = tuple(p.RoiConfig(**r) for r in rois)
+    return p.build_config(p.CameraConfig(camera_id, kind, revision, regions, **kw))
+
+
 def circle(n: int, r: float = 0.4) -> list[list[float]]:
     """A convex polygon of n points (simple, non-zero area)."""
     return [[0.5 + r * np.cos(2 * np.pi * i / n), 0.5 + r * np.sin(2 * np.pi * i / n)] for i in range(n)]
@@ -131,26 +139,24 @@ def test_config_round_trip_keeps_every_roi() -> None:
             off_delay=3600,
         ),
     ]
-    built = p.build_config("porch", "smart", 7, rois, fps=2.5)
-    wire = p.encode_config(built)
+    wire = built("porch", "smart", 7, rois, fps=2.5)
     assert isinstance(wire, bytes) and len(wire) <= p.MAX_CONFIG_BYTES
+    assert json.loads(wire)["schema"] == 1
     parsed = p.parse_config(wire, expected_camera_id="porch")
 
-    assert parsed == built
-    assert parsed["schema"] == 1
-    assert parsed["camera_id"] == "porch"
-    assert parsed["kind"] == "smart"
-    assert parsed["revision"] == 7
-    assert parsed["fps"] == 2.5
-    assert [r["id"] for r in parsed["rois"]] == ["drive-way_1", "Gate", "L"]
-    for sent, got in zip(rois, parsed["rois"], strict=True):
-        assert got["name"] == sent["name"]
-        assert got["detect"] == sent["detect"]
-        assert got["points"] == [[float(x), float(y)] for x, y in sent["points"]]
-        assert got["sensitivity"] == sent["sensitivity"]
-        assert got["off_delay"] == sent["off_delay"]
+    assert parsed.camera_id == "porch"
+    assert parsed.kind == "smart"
+    assert parsed.revision == 7
+    assert parsed.fps == 2.5
+    assert [r.id for r in parsed.rois] == ["drive-way_1", "Gate", "L"]
+    for sent, got in zip(rois, parsed.rois, strict=True):
+        assert got.name == sent["name"]
+        assert got.detect == sent["detect"]
+        assert got.points == tuple((float(x), float(y)) for x, y in sent["points"])
+        assert got.sensitivity == sent["sensitivity"]
+        assert got.off_delay == sent["off_delay"]
     # the encoding is canonical: encoding what was parsed gives the same bytes
-    assert p.encode_config(parsed) == wire
+    assert p.build_config(parsed) == wire
     # a str payload (as some MQTT libraries hand it over) parses the same
     assert p.parse_config(wire.decode(), "porch") == parsed
 
@@ -160,15 +166,15 @@ def test_config_defaults_are_filled_and_unknown_keys_dropped() -> None:
     del cfg["fps"]
     cfg["rois"] = [{"id": "a", "name": "A", "detect": "motion", "points": SQUARE, "x": 1}]
     parsed = p.parse_config(payload(cfg))
-    assert parsed["fps"] == p.DEFAULT_FPS == 5.0
-    assert parsed["rois"][0]["sensitivity"] == p.DEFAULT_SENSITIVITY == 50
-    assert parsed["rois"][0]["off_delay"] == p.DEFAULT_OFF_DELAY == 10
-    assert "future_key" not in parsed
-    assert "x" not in parsed["rois"][0]
+    assert parsed.fps == p.FPS.default == 5.0
+    assert parsed.rois[0].sensitivity == p.SENSITIVITY.default == 50
+    assert parsed.rois[0].off_delay == p.OFF_DELAY.default == 10
+    assert b"future_key" not in p.build_config(parsed)
+    assert b'"x"' not in p.build_config(parsed)
 
 
 def test_config_without_rois_is_valid() -> None:
-    assert p.parse_config(payload(config(rois=[])))["rois"] == []
+    assert p.parse_config(payload(config(rois=[]))).rois == ()
 
 
 def test_largest_legal_config_round_trips() -> None:
@@ -176,10 +182,11 @@ def test_largest_legal_config_round_trips() -> None:
         roi(id=f"{i:02d}" + "x" * 62, name="é" * p.MAX_NAME_LEN, points=circle(p.MAX_POINTS))
         for i in range(p.MAX_ROIS)
     ]
-    built = p.build_config("c" * 64, "dumb", 2**40, rois, fps=30)
-    wire = p.encode_config(built)
-    assert p.parse_config(wire) == built
-    assert len(p.parse_config(wire)["rois"]) == 16
+    wire = built("c" * 64, "dumb", 2**40, rois, fps=30)
+    # so HA never builds a config the agent refuses for its size (16 regions, 32 points, 64 escaped chars)
+    assert len(wire) <= p.MAX_CONFIG_BYTES
+    assert p.build_config(p.parse_config(wire)) == wire
+    assert len(p.parse_config(wire).rois) == 16
 
 
 @pytest.mark.parametrize(
@@ -198,28 +205,30 @@ def test_largest_legal_config_round_trips() -> None:
 )
 def test_roi_limits_are_inclusive(key: str, value: Any) -> None:
     parsed = p.parse_config(payload(config(rois=[roi(**{key: value})])))
-    assert parsed["rois"][0][key] == value
+    assert parsed.rois[0].to_wire()[key] == value
 
 
 @pytest.mark.parametrize("fps", [0.2, 30, 30.0, 1])
 def test_fps_limits_are_inclusive(fps: float) -> None:
-    assert p.parse_config(payload(config(fps=fps)))["fps"] == float(fps)
+    assert p.parse_config(payload(config(fps=fps))).fps == float(fps)
 
 
 def test_config_content_ignores_revision() -> None:
-    a = p.build_config("porch", "smart", 1, [roi()])
-    b = p.build_config("porch", "smart", 2, [roi()])
-    c = p.build_config("porch", "smart", 2, [roi(name="Other")])
-    assert p.config_content(a) == p.config_content(b)
-    assert p.config_content(b) != p.config_content(c)
-    assert "revision" not in p.config_content(a)
+    a, b, c = (
+        p.parse_config(built("porch", "smart", 1, [roi()])),
+        p.parse_config(built("porch", "smart", 2, [roi()])),
+        p.parse_config(built("porch", "smart", 2, [roi(name="Other")])),
+    )
+    assert a != b
+    assert a.content() == b.content()
+    assert b.content() != c.content()
 
 
 def test_config_payload_up_to_64_kib_is_accepted() -> None:
     wire = payload(config())
     padded = wire + b" " * (p.MAX_CONFIG_BYTES - len(wire))
     assert len(padded) == 64 * 1024
-    assert p.parse_config(padded)["camera_id"] == "porch"
+    assert p.parse_config(padded).camera_id == "porch"
     refused("config_too_large", p.parse_config, padded + b" ", match="65537 bytes")
 
 
@@ -372,8 +381,8 @@ def test_bad_config_is_refused_with_reason(wire: bytes, code: str, match: str) -
 def test_config_for_another_camera_is_refused() -> None:
     wire = payload(config(camera_id="garden"))
     refused("config_camera_id", p.parse_config, wire, "porch", match="'garden'.*'porch'")
-    assert p.parse_config(wire, "garden")["camera_id"] == "garden"
-    assert p.parse_config(wire)["camera_id"] == "garden"  # no expectation, no check
+    assert p.parse_config(wire, "garden").camera_id == "garden"
+    assert p.parse_config(wire).camera_id == "garden"  # no expectation, no check
 
 
 def test_boolean_schema_is_refused() -> None:
@@ -410,18 +419,18 @@ def test_deeply_nested_json_is_a_protocol_error(parse: Any, wire: str) -> None:
         parse(wire)
 
 
-def test_build_config_validates() -> None:
-    refused("config_invalid", p.build_config, "porch", "smart", 1, [roi(sensitivity=0)])
-    refused("config_duplicate_roi", p.build_config, "porch", "smart", 1, [roi(), roi()])
-    refused("config_invalid", p.build_config, "porch", "smart", 1, [roi()], fps=31)
+def test_a_config_cannot_be_built_broken() -> None:
+    """What HA builds is valid by construction: the rule that failed names its field."""
+    assert refused("sensitivity_range", built, rois=[roi(sensitivity=0)], match="at least 1")
+    refused("config_duplicate_roi", built, rois=[roi(), roi()])
+    refused("fps_range", built, rois=[roi()], fps=31, match="at most 30")
+    with pytest.raises(ProtocolError) as info:
+        p.RoiConfig(**roi(points=BOW_TIE))
+    assert (info.value.code, info.value.field) == ("points_self_intersect", "points")
 
 
-def test_encode_config_refuses_oversize() -> None:
-    refused("config_too_large", p.encode_config, {"blob": "a" * p.MAX_CONFIG_BYTES})
-
-
-def test_validate_config_refuses_non_object() -> None:
-    refused("config_format", p.validate_config, [config()])
+def test_parse_config_refuses_non_object() -> None:
+    refused("config_format", p.parse_config, payload([config()]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,7 +438,7 @@ def test_validate_config_refuses_non_object() -> None:
 
 
 def test_validate_points_returns_floats() -> None:
-    assert p.validate_points(((0, 0), (1, 0), (1, 1))) == [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
+    assert p.validate_points(((0, 0), (1, 0), (1, 1))) == ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0))
     assert all(isinstance(c, float) for pt in p.validate_points([[0, 0], [1, 0], [1, 1]]) for c in pt)
 
 
@@ -466,7 +475,7 @@ def test_bad_points(points: Any, code: str, match: str) -> None:
 def test_points_text_round_trip() -> None:
     text = "10,40 90,40 90,100 12.5,99.9999 0,100"
     points = p.points_from_text(text)
-    assert points == [[0.1, 0.4], [0.9, 0.4], [0.9, 1.0], [0.125, 0.999999], [0.0, 1.0]]
+    assert points == ((0.1, 0.4), (0.9, 0.4), (0.9, 1.0), (0.125, 0.999999), (0.0, 1.0))
     assert p.points_to_text(points) == text
     assert p.points_from_text(p.points_to_text(points)) == points
     # semicolons and extra blanks are fine
@@ -662,16 +671,18 @@ def test_on_off() -> None:
 
 def test_status_round_trip() -> None:
     wire = p.build_status(
-        "running",
-        revision=7,
-        fps=4.996,
-        restarts=2,
-        error="config 8 refused",
-        version="1.2.3",
-        detector="ssdlite/onnxruntime",
+        p.Status(
+            "running",
+            revision=7,
+            fps=4.996,
+            restarts=2,
+            error="config 8 refused",
+            version="1.2.3",
+            detector="ssdlite/onnxruntime",
+        )
     )
     assert isinstance(wire, bytes)
-    assert p.parse_status(wire) == {
+    assert json.loads(wire) == {
         "state": "running",
         "revision": 7,
         "fps": 5.0,
@@ -680,28 +691,32 @@ def test_status_round_trip() -> None:
         "version": "1.2.3",
         "detector": "ssdlite/onnxruntime",
     }
+    assert p.parse_status(wire) == p.Status(
+        "running", 7, 5.0, 2, "config 8 refused", "1.2.3", "ssdlite/onnxruntime"
+    )
 
 
 @pytest.mark.parametrize("state", ["starting", "running", "stopped", "error", "offline"])
 def test_status_states(state: str) -> None:
-    assert p.parse_status(p.build_status(state))["state"] == state
+    assert p.parse_status(p.build_status(p.Status(state))).state == state
 
 
 def test_status_defaults() -> None:
-    assert p.parse_status(b'{"state": "offline", "extra": 1}') == {
-        "state": "offline",
-        "revision": None,
-        "fps": None,
-        "restarts": 0,
-        "error": None,
-        "version": "",
-        "detector": "",
-    }
+    status = p.parse_status(b'{"state": "offline", "extra": 1}')
+    assert status == p.Status("offline")
+    assert (status.revision, status.fps, status.restarts, status.error, status.version, status.detector) == (
+        None,
+        None,
+        0,
+        None,
+        "",
+        "",
+    )
 
 
 def test_status_error_is_truncated() -> None:
-    status = p.parse_status(p.build_status("error", error="x" * 5000))
-    assert status["error"] == "x" * 1024
+    status = p.parse_status(p.build_status(p.Status("error", error="x" * 5000)))
+    assert status.error == "x" * 1024
 
 
 @pytest.mark.parametrize(
@@ -749,29 +764,24 @@ def test_small_json_payload_errors_keep_their_code(parse: Any, wire: bytes, code
 
 
 def test_announce_round_trip() -> None:
-    wire = p.build_announce("porch", "dumb", "esp32cam-0.3")
+    wire = p.build_announce(p.Announce("porch", "dumb", "esp32cam-0.3"))
     assert json.loads(wire) == {"camera_id": "porch", "kind": "dumb", "version": "esp32cam-0.3"}
-    assert p.parse_announce(wire, "porch") == {
-        "camera_id": "porch",
-        "kind": "dumb",
-        "version": "esp32cam-0.3",
-        "host": "",
-    }
+    assert p.parse_announce(wire, "porch") == p.Announce("porch", "dumb", "esp32cam-0.3", host="")
     # a minimal firmware may leave out the version
-    assert p.parse_announce(b'{"camera_id": "porch", "kind": "smart"}')["version"] == ""
+    assert p.parse_announce(b'{"camera_id": "porch", "kind": "smart"}').version == ""
 
 
 def test_announce_host_says_where_the_camera_is_analysed() -> None:
-    wire = p.build_announce("gate", "smart", "0.1.0", host="Home Assistant app")
+    wire = p.build_announce(p.Announce("gate", "smart", "0.1.0", host="Home Assistant app"))
     assert json.loads(wire) == {
         "camera_id": "gate",
         "kind": "smart",
         "version": "0.1.0",
         "host": "Home Assistant app",
     }
-    assert p.parse_announce(wire, "gate")["host"] == "Home Assistant app"
+    assert p.parse_announce(wire, "gate").host == "Home Assistant app"
     # an agent on the camera itself leaves it out: its announce is what it was before the field
-    assert "host" not in json.loads(p.build_announce("gate", "smart", "0.1.0"))
+    assert "host" not in json.loads(p.build_announce(p.Announce("gate", "smart", "0.1.0")))
     refused(
         "announce_invalid", p.parse_announce, json.dumps({"camera_id": "gate", "kind": "smart", "host": 7})
     )
@@ -781,7 +791,7 @@ def test_announce_host_says_where_the_camera_is_analysed() -> None:
         json.dumps({"camera_id": "gate", "kind": "smart", "host": "x" * (p.MAX_HOST_LEN + 1)}),
     )
     with pytest.raises(p.ProtocolError):
-        p.build_announce("gate", "smart", "0.1.0", host="x" * (p.MAX_HOST_LEN + 1))
+        p.Announce("gate", "smart", "0.1.0", host="x" * (p.MAX_HOST_LEN + 1))
 
 
 @pytest.mark.parametrize(
@@ -1020,15 +1030,15 @@ def test_shard_count_below_one_is_refused() -> None:
 
 
 def test_a_new_detector_reports_no_restarts_and_fps_to_two_decimals() -> None:
-    status = p.parse_status(p.build_status("running", revision=3, fps=4.816))
-    assert (status["restarts"], status["fps"]) == (0, 4.82)
+    status = p.parse_status(p.build_status(p.Status("running", revision=3, fps=4.816)))
+    assert (status.restarts, status.fps) == (0, 4.82)
 
 
 @pytest.mark.parametrize(
     ("build", "code", "field"),
     [
-        (lambda: p.build_status("dozing"), "status_invalid", "state"),
-        (lambda: p.build_announce("porch", "clever", "1.0"), "announce_invalid", "kind"),
+        (lambda: p.Status("dozing"), "status_invalid", "state"),
+        (lambda: p.Announce("porch", "clever", "1.0"), "announce_invalid", "kind"),
     ],
 )
 def test_a_sender_refuses_to_publish_what_the_other_side_would_refuse(build, code, field) -> None:
@@ -1038,23 +1048,22 @@ def test_a_sender_refuses_to_publish_what_the_other_side_would_refuse(build, cod
 def test_payloads_at_their_size_limit_still_pass() -> None:
     assert p.parse_on_off("ON" + " " * (p.MAX_SMALL_PAYLOAD - 2)) is True
     refused("payload_too_large", p.parse_on_off, "ON" + " " * (p.MAX_SMALL_PAYLOAD - 1))
-    config = p.build_config("porch", "smart", 1, [roi()])
-    payload = p.encode_config(config)
+    payload = built(rois=[roi()])
     padded = payload[:-1] + b" " * (p.MAX_CONFIG_BYTES - len(payload)) + b"}"
     assert len(padded) == p.MAX_CONFIG_BYTES
-    assert p.parse_config(padded, "porch") == config
+    assert p.parse_config(padded, "porch") == p.parse_config(payload)
 
 
 def test_the_same_config_always_encodes_to_the_same_compact_bytes() -> None:
     """HA republishes a config only when its bytes change: key order must not matter."""
-    config = p.build_config("porch", "smart", 1, [roi()])
-    shuffled = dict(reversed(list(config.items())))
-    assert p.encode_config(shuffled) == p.encode_config(config)
-    assert b" " not in p.encode_config(config)  # compact: small messages for small brokers
+    wire = built(rois=[roi()])
+    shuffled = dict(reversed(list(json.loads(wire).items())))
+    assert p.build_config(p.parse_config(json.dumps(shuffled))) == wire
+    assert b" " not in wire  # compact: small messages for small brokers
 
 
 def test_percent_points_accept_the_whole_picture_and_nothing_outside() -> None:
-    assert p.points_from_text("0,0 100,0 100,100 0,100") == [[0, 0], [1, 0], [1, 1], [0, 1]]
+    assert p.points_from_text("0,0 100,0 100,100 0,100") == ((0, 0), (1, 0), (1, 1), (0, 1))
     for outside in ("0,0 101,0 100,100", "0,0 100,0 100,101", "0,-1 100,0 100,100"):
         refused("points_range", p.points_from_text, outside)
     refused("points_range", p.validate_points, [[0, 0], [1, 0], [1, 1.5]])
