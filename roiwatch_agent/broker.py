@@ -8,7 +8,6 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -129,7 +128,7 @@ def make_client(
     return client
 
 
-def connection_accepted(client: mqtt.Client, settings: BrokerSettings, reason: Any) -> bool:
+def connection_accepted(client: mqtt.Client, settings: BrokerSettings, reason: ReasonCode) -> bool:
     """For ``on_connect``: whether the broker took us; logs a refusal and paces the retries."""
     if not reason.is_failure:
         client.reconnect_delay_set(*RECONNECT_DELAY)

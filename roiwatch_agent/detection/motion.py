@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import numpy.typing as npt
+from cv2.typing import MatLike
 
 MOTION_WIDTH = 160
 DIFF_THRESHOLD = 25  # grey levels; below this a change is noise or light flicker
@@ -17,7 +19,7 @@ class MotionGate:
     def __init__(self, width: int = MOTION_WIDTH, learn_rate: float = LEARN_RATE) -> None:
         self.width = width
         self.learn_rate = learn_rate
-        self._background: np.ndarray | None = None
+        self._background: npt.NDArray[np.float32] | None = None
         self.small_size: tuple[int, int] = (0, 0)
         self.scale = 1.0
 
@@ -32,7 +34,7 @@ class MotionGate:
         k = self.factor_for(frame_w)
         return max(1, frame_w // k), max(1, frame_h // k)
 
-    def update(self, frame_bgr: np.ndarray) -> np.ndarray:
+    def update(self, frame_bgr: MatLike) -> MatLike:
         """Motion mask (uint8 0/255, small_size) of this frame against the background."""
         h, w = frame_bgr.shape[:2]
         size = self.size_for(w, h)
@@ -52,7 +54,7 @@ class MotionGate:
         _, mask = cv2.threshold(diff, DIFF_THRESHOLD, 255, cv2.THRESH_BINARY)
         return cv2.dilate(mask, _KERNEL, iterations=2)
 
-    def boxes(self, mask: np.ndarray, min_area: int = 4) -> list[tuple[int, int, int, int]]:
+    def boxes(self, mask: MatLike, min_area: int = 4) -> list[tuple[int, int, int, int]]:
         """Bounding boxes of the motion blobs, in full-frame pixels."""
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         s = self.scale

