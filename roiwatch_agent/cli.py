@@ -13,10 +13,10 @@ from pathlib import Path
 
 from . import __version__, protocol
 from .broker import PASSWORD_ENV, parse_broker_url
-from .capture.errors import SourceError
-from .capture.redact import redact_source
-from .capture.rpicam import SOURCE_RPICAM, RpicamOptions
 from .dumb.camera import STDIN
+from .video.errors import SourceError
+from .video.redact import redact_source
+from .video.rpicam import SOURCE_RPICAM, RpicamOptions
 
 _LOGGER = logging.getLogger("roiwatch_agent")
 # pip's [detect] extra: OpenCV and numpy, for detection and for capturing from a camera or file.
@@ -63,11 +63,11 @@ def _host_label(value: str) -> str:
 
 
 def _fps(value: str) -> float:
-    fps = float(value)
-    lo, hi = protocol.FPS_RANGE
-    if not lo <= fps <= hi:
-        raise argparse.ArgumentTypeError(f"fps must be within {lo}..{hi}")
-    return fps
+    try:
+        return protocol.FPS.check(float(value))
+    except protocol.ProtocolError:
+        rule = protocol.FPS
+        raise argparse.ArgumentTypeError(f"fps must be within {rule.min}..{rule.max}") from None
 
 
 def _positive(value: str) -> int:
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rpicam (the camera module, its JPEGs forwarded as they are), a device index, a video file, "
         "a stream URL, or - for an MJPEG stream on stdin (forwarded as is)",
     )
-    dumb.add_argument("--fps", type=_fps, default=protocol.DEFAULT_FPS)
+    dumb.add_argument("--fps", type=_fps, default=protocol.FPS.default)
     dumb.add_argument(
         "--width", type=int, default=640, help="downscale pictures to this width (0: as captured)"
     )

@@ -24,13 +24,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from roiwatch_agent import protocol
 from roiwatch_agent.broker import PASSWORD_ENV
-from roiwatch_agent.capture.redact import redact_source
 from roiwatch_agent.cli import SOURCE_ENV, _shard
+from roiwatch_agent.video.redact import redact_source
 
 _LOGGER = logging.getLogger("roiwatch-app")
 EXIT_BAD_OPTION = 2
@@ -62,7 +61,7 @@ class Options:
     shard: str | None
 
 
-def _source(index: int, camera_id: str, value: Any) -> str:
+def _source(index: int, camera_id: str, value: object) -> str:
     where = f"cameras[{index}].source (camera {camera_id})"
     if not isinstance(value, str) or not value.strip():
         raise OptionError(f"{where} is empty: give the camera's rtsp://, http:// or https:// URL")
@@ -77,7 +76,7 @@ def _source(index: int, camera_id: str, value: Any) -> str:
     return value.strip()
 
 
-def parse_options(data: Any) -> Options:
+def parse_options(data: object) -> Options:
     """The app's options, checked; raises OptionError naming the first bad one."""
     if not isinstance(data, dict):
         raise OptionError("options.json is not a JSON object")

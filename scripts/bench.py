@@ -23,7 +23,7 @@ Run through ``scripts/bench`` (which runs the setup first). Sections:
   ha        - region saved in HA -> agent running it; person in the video -> HA binary_sensor on;
               a look at a camera entity -> its live picture in HA (smart, and dumb via the analyzer)
               (tests/ha/bench_e2e.py: HA's real core and MQTT client, real mosquitto, real agent)
-  ha_camera - cameras of Home Assistant (HA's core mjpeg camera on tests/picture_server.py): HA's
+  ha_camera - cameras of Home Assistant (HA's core mjpeg camera on roiwatch_dev/picture_server.py): HA's
               event-loop time per fetch and publish; HA's CPU with 1, 4 and 8 at 2 fps vs none;
               person in the source's picture -> region on in HA vs a dumb camera over MQTT
               (tests/ha/bench_ha_camera.py; --seconds per CPU window, --rounds person entries)
@@ -51,13 +51,13 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: roiwatch_dev
 
-from roiwatch_agent import protocol  # noqa: E402
-from roiwatch_agent.detection.person_model import HogPersonDetector, load_person_detector  # noqa: E402
-from roiwatch_agent.detection.pipeline import Pipeline  # noqa: E402
-from tests.mqtt_broker import Mosquitto  # noqa: E402
+from roiwatch_agent import protocol
+from roiwatch_agent.detection.person_model import HogPersonDetector, load_person_detector
+from roiwatch_agent.detection.pipeline import Pipeline
+from roiwatch_dev import REPO
+from roiwatch_dev.mosquitto import Mosquitto
 
 VIDEO = Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
 WALKWAY = [[0.0, 0.35], [1.0, 0.35], [1.0, 1.0], [0.0, 1.0]]
@@ -916,8 +916,8 @@ def bench_rtsp(seconds: float) -> None:
     """CPU per IP camera: a 1080p H.264 main stream (4 Mbit/s) against 360p sub streams
     (512 kbit/s), all at vtest.avi's 10 fps, armed (5 fps analysed, people in view); the three
     cameras side by side in one window, so that they share the machine's load."""
+    from roiwatch_dev.rtsp_camera import RtspCamera, missing
     from tests.agent.conftest import Recorder
-    from tests.rtsp_camera import RtspCamera, missing
 
     print("\n[rtsp] CPU per IP camera, main stream vs sub stream (GStreamer RTSP server, looped vtest.avi)")
     if reason := missing():

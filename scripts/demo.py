@@ -12,7 +12,7 @@ mosquitto's config and log, Home Assistant's config directory, the agents' state
 Home Assistant is set up exactly as a person would do it in the UI, through the same REST and
 websocket APIs the frontend calls: onboarding (user, core config, analytics, integration), the
 MQTT config flow, the discovered RoiWatch cameras confirmed, HA's core MJPEG camera on the
-demo's picture server (tests/picture_server.py) added as a RoiWatch "camera of Home Assistant",
+demo's picture server (roiwatch_dev/picture_server.py) added as a RoiWatch "camera of Home Assistant",
 and the cameras' regions added with the region subentry flow. What is printed comes from Home
 Assistant (its ``state_changed`` events), not from the agents.
 """
@@ -110,7 +110,7 @@ CAMERAS = (
     # shows vtest.avi for PEOPLE_EMPTY_S[0] s, then the empty street for PEOPLE_EMPTY_S[1] s.
     Camera("garden", "Garden", "ha", (Region("Lawn path", "20,50 60,50 60,100 20,100"),)),
 )
-# The Garden camera's picture server (tests/picture_server.py): seconds of people, then of nobody.
+# The Garden camera's picture server (roiwatch_dev/picture_server.py): seconds of people, then of nobody.
 PEOPLE_EMPTY_S = (20, 15)
 GARDEN_FPS = 2
 GARDEN_SOURCE_NAME = "Garden IP camera"  # the mjpeg config entry: its camera is Garden's source
@@ -646,7 +646,7 @@ class Demo:
             [
                 str(VENV_BIN / "python"),
                 "-m",
-                "tests.picture_server",
+                "roiwatch_dev.picture_server",
                 "--port",
                 str(self.picture_port),
                 "--video",

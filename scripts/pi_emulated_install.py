@@ -35,11 +35,11 @@ import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: roiwatch_dev
 
-from roiwatch_agent import protocol  # noqa: E402
-from tests.mqtt_broker import Mosquitto  # noqa: E402
+from roiwatch_agent import protocol
+from roiwatch_dev import REPO
+from roiwatch_dev.mosquitto import Mosquitto
 
 WORK = REPO / ".cache/pi-emulated"
 VIDEO = Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))

@@ -23,10 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: roiwatch_dev
 
-from tests.mqtt_broker import Mosquitto  # noqa: E402
+from roiwatch_dev import REPO as ROOT
+from roiwatch_dev.mosquitto import Mosquitto
 
 HA_NEWEST = ROOT / "scripts" / "ha-newest"
 HAROOT = Path(os.environ.get("ROIWATCH_HA_ROOT", ROOT / ".cache" / "ha-newest-root"))

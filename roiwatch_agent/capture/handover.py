@@ -29,10 +29,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing import shared_memory
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
-from .errors import SourceError
+from ..video.errors import SourceError
+
+if TYPE_CHECKING:  # OpenCV is imported by the capture process only
+    from cv2.typing import MatLike
 
 SLOTS = 3  # the reader copies out in about a millisecond; the writer laps a slot every 3 frames
 # A 1080p BGR frame; bigger ones are scaled down to it by the capture (detection works in
@@ -173,7 +178,7 @@ class FrameWriter(_Segment):
     def beat(self) -> None:
         struct.pack_into("<d", self.buf, _OFF_HEARTBEAT, time.monotonic())
 
-    def write(self, ts: float, frame: np.ndarray) -> None:
+    def write(self, ts: float, frame: MatLike) -> None:
         if frame.dtype != np.uint8 or frame.ndim not in (2, 3):
             raise ValueError(f"unsupported frame {frame.dtype} {frame.shape}")
         if frame.nbytes > self.handle.slot_bytes:
@@ -183,7 +188,7 @@ class FrameWriter(_Segment):
         h, w = frame.shape[:2]
         c = frame.shape[2] if frame.ndim == 3 else 1
         struct.pack_into("<Q", self.buf, off, 0)  # being written
-        dst: np.ndarray = np.ndarray(frame.shape, np.uint8, self.buf, off + SLOT_HEADER_BYTES)
+        dst: npt.NDArray[np.uint8] = np.ndarray(frame.shape, np.uint8, self.buf, off + SLOT_HEADER_BYTES)
         dst[...] = frame  # the one copy: the decoder's buffer into shared memory
         _SLOT.pack_into(self.buf, off, seq, ts, h, w, c)
         struct.pack_into("<Qd", self.buf, _OFF_LATEST, seq, time.monotonic())
@@ -219,7 +224,7 @@ class FrameReader(_Segment):
         self._beat_at = time.monotonic()
         struct.pack_into("<d", self.buf, _OFF_READER, self._beat_at)
 
-    def read(self) -> tuple[int, float, np.ndarray] | None:
+    def read(self) -> tuple[int, float, npt.NDArray[np.uint8]] | None:
         """The newest frame as (seq, timestamp, a private copy), or None if no complete one."""
         for _ in range(3):
             seq = self.latest
@@ -230,12 +235,13 @@ class FrameReader(_Segment):
             if slot_seq != seq or h * w * c > self.handle.slot_bytes:
                 continue
             shape = (h, w, c) if c > 1 else (h, w)
-            frame: np.ndarray = np.ndarray(shape, np.uint8, self.buf, off + SLOT_HEADER_BYTES).copy()
+            view: npt.NDArray[np.uint8] = np.ndarray(shape, np.uint8, self.buf, off + SLOT_HEADER_BYTES)
+            frame = view.copy()
             if struct.unpack_from("<Q", self.buf, off)[0] == seq:  # not overwritten meanwhile
                 return seq, float(ts), frame
         return None
 
-    def frames(self, should_stop: Callable[[], bool]) -> Iterator[tuple[float, np.ndarray]]:
+    def frames(self, should_stop: Callable[[], bool]) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
         """Each newer frame, as it comes; returns when a file ended. Calls ``on_error(text)``
         when the capture reports a problem (or stops working), ``on_error(None)`` when frames
         come back."""

@@ -19,13 +19,15 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+from ..video.errors import SourceError
+from ..video.redact import redact_source
+from ..video.rpicam import RpicamOptions, die_with_parent, set_process_name
 
-from .errors import SourceError
+if TYPE_CHECKING:  # OpenCV is imported by the capture process only
+    from cv2.typing import MatLike
 from .handover import CaptureHandle, FrameWriter, create_segment
-from .redact import redact_source
-from .rpicam import RpicamOptions, die_with_parent, set_process_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ def _beat(writer: FrameWriter, stopping: threading.Event) -> None:
 
 
 def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) -> None:
-    from .feeds import FileFeed, Pace, open_feed  # OpenCV is imported here, in this process only
+    from ..video.feeds import FileFeed, Pace, open_feed  # OpenCV is imported here, in this process only
 
     # While no detection process reads (disarmed, or between two), frames are drained, not decoded.
     pace = Pace(lambda: writer.want_fps or DEFAULT_FPS, lambda: writer.reader_active)
@@ -144,7 +146,7 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
         delay = min(RETRY_MAX, delay * 2)
 
 
-def _fit(frame: np.ndarray, max_bytes: int) -> np.ndarray:
+def _fit(frame: MatLike, max_bytes: int) -> MatLike:
     """The frame, scaled down (same aspect) if it is bigger than a slot holds."""
     if frame.nbytes <= max_bytes:
         return frame

@@ -1,4 +1,4 @@
-"""JPEG pictures arriving over MQTT (the analyzer). Cameras, files and streams: feeds.py."""
+"""JPEG pictures arriving over MQTT (the analyzer). Cameras, files and streams: video/feeds.py."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
 
 from .. import protocol
-from .errors import SourceError
+from ..video.errors import SourceError
 
 _LOGGER = logging.getLogger(__name__)
 
 __all__ = ["Frame", "MqttPictureSource", "SourceError", "decode_picture"]
 
-Frame = tuple[float, np.ndarray]  # (timestamp in seconds, BGR image)
+Frame = tuple[float, MatLike]  # (timestamp in seconds, BGR image)
 
 
 class MqttPictureSource:
@@ -56,7 +57,7 @@ class MqttPictureSource:
                 yield now, frame
 
 
-def decode_picture(payload: bytes, on_bad: Callable[[str], None]) -> np.ndarray | None:
+def decode_picture(payload: bytes, on_bad: Callable[[str], None]) -> MatLike | None:
     """Size-check (from the header, before decoding) and decode one JPEG; None if refused."""
     try:
         protocol.check_picture(payload)

@@ -1,7 +1,7 @@
 """The packaged SSDLite person graph: its input/output names and hyper-parameters.
 
-Shared by the runtime (person_model) and the graph generator (textgraph), so the runtime never
-imports the generator.
+Shared by the runtime (person_model) and the build-time graph generator (roiwatch_dev/textgraph.py,
+not shipped), so the runtime never imports the generator.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ import paho.mqtt.client as mqtt
 
 from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, disconnect_gracefully, make_client
-from ..capture.errors import SourceError
-from ..capture.rpicam import SOURCE_RPICAM, RpicamOptions, RpicamProcess
-from .mjpeg import split_jpegs
+from ..video.errors import SourceError
+from ..video.mjpeg_stream import split_jpegs
+from ..video.rpicam import SOURCE_RPICAM, RpicamOptions, RpicamProcess
 
 STDIN = "-"
 RETRY_FIRST = 0.5  # seconds before the camera is tried again; doubles up to RETRY_MAX
@@ -88,7 +88,7 @@ class DumbCamera:
         client.subscribe([(self.topics.armed(cam), 1), (self.topics.config(cam), 1)])
         client.publish(
             self.topics.announce(cam),
-            protocol.build_announce(cam, protocol.KIND_DUMB, self.version),
+            protocol.build_announce(protocol.Announce(cam, protocol.KIND_DUMB, self.version)),
             qos=1,
             retain=True,
         )
@@ -103,7 +103,9 @@ class DumbCamera:
                     (self.armed.set if armed else self.armed.clear)()
                     self.changed.set()
             elif msg.topic == self.topics.config(self.camera_id) and msg.payload:
-                fps = protocol.parse_config(msg.payload, self.camera_id)["fps"]
+                # Parsed whole, not just read for its fps: a config the protocol refuses changes
+                # nothing here either, and the fps rule stays in protocol.py alone.
+                fps = protocol.parse_config(msg.payload, self.camera_id).fps
                 if fps != self.fps:
                     _LOGGER.info("Camera %s: streaming at %s fps", self.camera_id, fps)
                     self.fps = fps
@@ -148,7 +150,7 @@ class DumbCamera:
         """Capture with OpenCV, downscale to --width, encode at --quality; None when the file ends."""
         import cv2  # only here: the stdin path never loads OpenCV
 
-        from ..capture.feeds import Pace, open_feed
+        from ..video.feeds import Pace, open_feed
 
         # One frame at a time needs no worker threads; OpenCV's idle workers spin and cost CPU.
         cv2.setNumThreads(1)

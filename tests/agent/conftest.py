@@ -20,7 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from roiwatch_agent import protocol
-from tests.mqtt_broker import Mosquitto, find_mosquitto
+from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
 from tests.scene import write_scene
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,13 +114,15 @@ class Recorder:
                     raise AssertionError(f"no matching message on {topic} in {timeout}s; last: {seen}")
                 self.cond.wait(left)
 
-    def wait_status(self, camera: str, timeout: float = 20.0, after: float = 0.0, **want: Any) -> dict:
+    def wait_status(
+        self, camera: str, timeout: float = 20.0, after: float = 0.0, **want: Any
+    ) -> protocol.Status:
         def ok(m: Message) -> bool:
             try:
                 status = protocol.parse_status(m.payload)
             except protocol.ProtocolError:
                 return False
-            return all(status.get(k) == v for k, v in want.items())
+            return all(getattr(status, k) == v for k, v in want.items())
 
         return protocol.parse_status(self.wait_for(TOPICS.status(camera), ok, timeout, after).payload)
 
@@ -257,22 +259,18 @@ def start_agent(broker: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., Age
 
 
 def make_config(
-    camera: str, revision: int, rois: list[dict[str, Any]], kind: str = "smart", fps: float = 5
+    camera: str, revision: int, rois: list[protocol.RoiConfig], kind: str = "smart", fps: float = 5
 ) -> bytes:
-    return protocol.encode_config(protocol.build_config(camera, kind, revision, rois, fps=fps))
+    return protocol.build_config(protocol.CameraConfig(camera, kind, revision, tuple(rois), fps=fps))
 
 
 def roi(
     roi_id: str, points: list[list[float]], detect: str = "person", off_delay: float = 2, **kw: Any
-) -> dict:
-    return {
-        "id": roi_id,
-        "name": roi_id.title(),
-        "detect": detect,
-        "points": points,
-        "off_delay": off_delay,
-        **kw,
-    }
+) -> protocol.RoiConfig:
+    """A region as HA publishes it; ``kw``: its other fields (name, sensitivity)."""
+    fields = {"name": roi_id.title(), **kw}
+    shape = protocol.validate_points(points)
+    return protocol.RoiConfig(roi_id, detect=detect, points=shape, off_delay=off_delay, **fields)
 
 
 # vtest.avi: people walk on the pavement in the lower two thirds; the top band is buildings.

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from roiwatch_agent import protocol
 from roiwatch_agent.broker import parse_broker_url
-from tests.mqtt_broker import Mosquitto, find_mosquitto
+from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
 
 from .conftest import TOPICS, WALKWAY, make_config, roi, wait_until
 
@@ -140,7 +140,7 @@ def test_agent_over_tls_with_password_file(secure_broker, start_agent, vtest):
 
         def running() -> bool:
             return any(
-                t == TOPICS.status("porch") and protocol.parse_status(p)["state"] == "running"
+                t == TOPICS.status("porch") and protocol.parse_status(p).state == "running"
                 for t, p in seen
             )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from roiwatch_agent import protocol
-from roiwatch_agent.capture.redact import redact_source
+from roiwatch_agent.video.redact import redact_source
 
 from .conftest import (
     REPO,
@@ -81,7 +81,7 @@ class FakeRpicam:
 
 def _state(message) -> tuple[str, int]:
     status = protocol.parse_status(message.payload)
-    return status["state"], status["restarts"]
+    return status.state, status.restarts
 
 
 def rpicam_pids() -> list[int]:
@@ -158,7 +158,7 @@ def test_kill9_of_detection_keeps_the_camera_and_agent_kill_releases_it(recorder
     os.kill(detector, signal.SIGKILL)
     # The new process reports "running" on the first frame it analysed.
     running = recorder.wait_status(CAM, state="running", after=t0, timeout=10)
-    assert running["restarts"] == 1
+    assert running.restarts == 1
     first = recorder.wait_for(TOPICS.status(CAM), lambda m: _state(m) == ("running", 1), after=t0)
     print(f"frames analysed again {first.at - t0:.2f} s after kill -9 of detection")
     assert first.at - t0 < 2.0, f"frames analysed again {first.at - t0:.2f} s after kill -9"
@@ -184,7 +184,7 @@ def test_rpicam_exit_is_reported_and_capture_comes_back(recorder, start_agent, r
     t0 = time.monotonic()
     rpicam.fail("ERROR: *** camera frontend has timed out! ***")
     status = recorder.wait_status(CAM, state="error", after=t0, timeout=15)
-    assert "rpicam-vid exited with code 1: ERROR: *** camera frontend has timed out! ***" in status["error"]
+    assert "rpicam-vid exited with code 1: ERROR: *** camera frontend has timed out! ***" in status.error
     t1 = time.monotonic()
     rpicam.fail(None)
     recorder.wait_status(CAM, state="running", error=None, after=t1, timeout=20)
@@ -192,7 +192,7 @@ def test_rpicam_exit_is_reported_and_capture_comes_back(recorder, start_agent, r
     t2 = time.monotonic()
     rpicam.stall(True)
     status = recorder.wait_status(CAM, state="error", after=t2, timeout=15)
-    assert status["error"] == "no frame for 5 s", status
+    assert status.error == "no frame for 5 s", status
     assert time.monotonic() - t2 >= 4.5
     t3 = time.monotonic()
     rpicam.stall(False)
@@ -206,7 +206,7 @@ def test_missing_rpicam_is_a_clear_error(recorder, start_agent, tmp_path, monkey
     monkeypatch.setenv("PATH", str(tmp_path))  # neither rpicam-vid nor libcamera-vid
     _start(recorder, start_agent, "rpicam", *SMALL)
     status = recorder.wait_status(CAM, state="error", timeout=30)
-    assert status["error"] == "rpicam-vid or libcamera-vid not found: install rpicam-apps"
+    assert status.error == "rpicam-vid or libcamera-vid not found: install rpicam-apps"
 
 
 def test_dumb_rpicam_forwards_the_cameras_jpegs(recorder, start_agent, install_rpicam):
@@ -323,7 +323,7 @@ def test_http_mjpeg_stream_outage_is_reported_and_capture_resumes(recorder, star
     t0 = time.monotonic()
     camera_server.stop()
     status = recorder.wait_status(CAM, state="error", after=t0, timeout=20)
-    assert redact_source(url) in status["error"], status  # names the camera, without its password
+    assert redact_source(url) in status.error, status  # names the camera, without its password
     time.sleep(1)
     t1 = time.monotonic()
     camera_server.start()
@@ -353,7 +353,7 @@ def test_http_snapshot_url_is_polled_at_the_cameras_fps(recorder, start_agent, c
 def test_unreachable_stream_is_a_clear_error_without_its_password(recorder, start_agent, url, error):
     agent = _start(recorder, start_agent, url)  # port 9 (discard): nothing listens
     status = recorder.wait_status(CAM, state="error", timeout=30)
-    assert status["error"].startswith(error), status
+    assert status.error.startswith(error), status
     _assert_no_password(recorder, agent)
 
 
@@ -432,6 +432,6 @@ def test_a_killed_capture_process_is_restarted_without_restarting_detection(reco
     # from a window that starts after the restart (the second report from now), is the config's.
     first = recorder.wait_for(TOPICS.status(CAM), after=time.monotonic(), timeout=15)
     status = recorder.wait_status(CAM, state="running", after=first.at + 0.1, timeout=15)
-    assert status["fps"] and status["fps"] > 3.5, status
+    assert status.fps and status.fps > 3.5, status
     assert agent.detector_pids() == [detector]
     assert wait_until(lambda: len(rpicam_pids()) == 1, timeout=5), "the old rpicam-vid is still there"

@@ -7,7 +7,7 @@ import io
 import cv2
 import numpy as np
 
-from roiwatch_agent.dumb.mjpeg import split_jpegs
+from roiwatch_agent.video.mjpeg_stream import split_jpegs
 
 
 def jpeg(value: int, size: int = 32) -> bytes:

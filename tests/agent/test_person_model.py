@@ -14,13 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from roiwatch_agent.detection import person_model, textgraph
+from roiwatch_agent.detection import person_model
 from roiwatch_agent.detection.person_model import (
     HogPersonDetector,
     PersonDetector,
     find_model_path,
     load_person_detector,
 )
+from roiwatch_dev import textgraph
 
 REPO = Path(__file__).resolve().parents[2]
 

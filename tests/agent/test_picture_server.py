@@ -1,4 +1,4 @@
-"""The test IP camera (tests/picture_server.py) behaves as the Home Assistant tests rely on."""
+"""The test IP camera (roiwatch_dev/picture_server.py) behaves as the Home Assistant tests rely on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.picture_server import BOUNDARY, PictureServer
+from roiwatch_dev.picture_server import BOUNDARY, PictureServer
 
 
 def get(url: str) -> bytes:

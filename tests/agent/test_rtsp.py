@@ -1,4 +1,4 @@
-"""IP cameras: the smart agent against a real RTSP server (GStreamer's, tests/rtsp_server.py)
+"""IP cameras: the smart agent against a real RTSP server (GStreamer's, roiwatch_dev/rtsp_server.py)
 serving vtest.avi as a 1920x1080 H.264 main stream and a 640x360 H.265 sub stream, behind a
 password with ``@``, ``:`` and ``/`` in it, URL-encoded as a user types it, asked by digest (as
 most cameras do) or basic authentication.
@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
-from roiwatch_agent.capture.redact import redact_source
-from tests.rtsp_camera import RtspCamera, missing
+from roiwatch_agent.video.redact import redact_source
+from roiwatch_dev.rtsp_camera import RtspCamera, missing
 
 from .conftest import TOPICS, WALKWAY, AgentProcess, Recorder, _cmdline, make_config, roi
 
@@ -75,7 +75,7 @@ def test_h264_main_stream_and_h265_sub_stream_with_a_password(
         for cam, (server, path, size) in streams.items():
             recorder.wait_for(TOPICS.roi(cam, "walk"), lambda m: m.text == "ON", timeout=45)
             status = recorder.wait_status(cam, state="running", revision=1, timeout=10)
-            assert status["error"] is None
+            assert status.error is None
             label = redact_source(server.url(path))
             assert label == f"rtsp://viewer:***@127.0.0.1:{server.port}{path}"
             assert f"First frame from {label}: {size}" in agents[cam].output
@@ -98,7 +98,7 @@ def test_camera_gone_is_reported_and_resumes_in_the_same_detection_process(
         gone = time.monotonic()
         rtsp_camera.pause(True) if how == "stalls" else rtsp_camera.kill()
         status = recorder.wait_status(cam, state="error", after=gone, timeout=10)
-        assert redact_source(rtsp_camera.url("/sub")) in status["error"], status  # named, no password
+        assert redact_source(rtsp_camera.url("/sub")) in status.error, status  # named, no password
         print(f"status.error {time.monotonic() - gone:.1f} s after the camera {how}: {status['error']}")
         time.sleep(1)  # gone a little longer: the capture's next try meets it gone
         back = time.monotonic()

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
 from tests.agent.conftest import _cmdline, descendants
-from tests.mqtt_broker import Mosquitto, find_mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 APP_ROOT = Path(os.environ.get("ROIWATCH_APP_ROOT", REPO / ".cache/app-trixie-root"))

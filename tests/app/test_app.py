@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from roiwatch_agent import protocol
+from roiwatch_dev.mosquitto import Mosquitto
 from tests.agent.conftest import (
     TOPICS,
     WALKWAY,
@@ -29,7 +30,6 @@ from tests.agent.conftest import (
     video_path,
     wait_until,
 )
-from tests.mqtt_broker import Mosquitto
 
 from .conftest import PASSWORDS, App
 
@@ -109,7 +109,7 @@ def test_dumb_camera_analysed_and_a_dead_agent_restarted(
     ha.publish(TOPICS.config(CAM), make_config(CAM, 1, [roi("walk", WALKWAY, off_delay=2)], kind="dumb"))
     app.start({"analyzer": True, "cameras": [], "log_level": "info"})
     status = ha.wait_status(CAM, state="running", revision=1, timeout=90)
-    assert status["detector"] == "ssdlite/onnxruntime"  # the app's image (amd64, aarch64) has ONNX Runtime
+    assert status.detector == "ssdlite/onnxruntime"  # the app's image (amd64, aarch64) has ONNX Runtime
     ha.wait_for(TOPICS.roi(CAM, "walk"), lambda m: m.text == "ON", timeout=60)
 
     (analyzer,) = app.wait_for(app.agents, "the analyzer's agent")
@@ -128,7 +128,7 @@ def test_dumb_camera_analysed_and_a_dead_agent_restarted(
     assert secret not in app.output
     assert secret not in Path(f"/proc/{again}/cmdline").read_bytes().decode()
     assert "RoiWatch app: broker mqtt://addons@127.0.0.1:" in app.output  # the Supervisor's broker
-    assert protocol.parse_status(ha.on_topic(TOPICS.status(CAM))[-1].payload)["error"] is None
+    assert protocol.parse_status(ha.on_topic(TOPICS.status(CAM))[-1].payload).error is None
 
     # Stopped (as the Supervisor stops an app: SIGTERM), it leaves nothing running.
     processes = [app.proc.pid, *descendants(app.proc.pid)]

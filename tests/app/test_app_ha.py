@@ -26,9 +26,9 @@ from pytest_homeassistant_custom_component.components.diagnostics import get_dia
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.roiwatch.const import DOMAIN
+from roiwatch_dev.mosquitto import Mosquitto
 from tests.agent.conftest import video_path, vtest_jpegs
 from tests.ha.helpers import add_region, camera_device, is_state, setup_real_mqtt, wait_for
-from tests.mqtt_broker import Mosquitto
 
 from .conftest import PASSWORDS, App, _Server
 

@@ -1,4 +1,4 @@
-"""The app's stream cameras against a real RTSP server (tests/rtsp_server.py, GStreamer's).
+"""The app's stream cameras against a real RTSP server (roiwatch_dev/rtsp_server.py, GStreamer's).
 
 Two IP cameras in the app's options, as a user types them: a 1920x1080 H.264 main stream and a
 640x360 H.265 sub stream, behind a password with ``@``, ``:`` and ``/`` in it, URL-encoded, asked
@@ -15,7 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
-from roiwatch_agent.capture.redact import redact_source
+from roiwatch_agent.video.redact import redact_source
+from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.rtsp_camera import RtspCamera, missing
 from tests.agent.conftest import (
     TOPICS,
     WALKWAY,
@@ -26,8 +28,6 @@ from tests.agent.conftest import (
     make_config,
     roi,
 )
-from tests.mqtt_broker import Mosquitto
-from tests.rtsp_camera import RtspCamera, missing
 
 from .conftest import PASSWORDS, App
 
@@ -78,7 +78,7 @@ def test_rtsp_cameras_with_a_password_survive_the_camera_going_away(
     rtsp_camera.kill()
     for cam, (path, _size) in STREAMS.items():
         status = ha.wait_status(cam, state="error", after=killed, timeout=10)
-        assert redact_source(rtsp_camera.url(path)) in status["error"], status
+        assert redact_source(rtsp_camera.url(path)) in status.error, status
     time.sleep(1)
     back = time.monotonic()
     rtsp_camera.start()

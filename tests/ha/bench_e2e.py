@@ -37,7 +37,7 @@ from custom_components.roiwatch.const import (
     DOMAIN,
     SUBENTRY_ROI,
 )
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 from tests.scene import write_scene
 
 from .conftest import camera_entry, set_up

@@ -2,7 +2,7 @@
 
 Not collected by the test suite (its name does not start with test_); run it explicitly:
 ``.venv/bin/pytest tests/ha/bench_ha_camera.py -s -q -p no:cacheprovider``. HA's real core, its
-core ``mjpeg`` camera integration on tests/picture_server.py (vtest.avi), HA's real MQTT client,
+core ``mjpeg`` camera integration on roiwatch_dev/picture_server.py (vtest.avi), HA's real MQTT client,
 a real mosquitto and, for the latency, the real analyzer and a real dumb camera agent. Figures:
 - the event-loop time each fetch-and-publish holds HA's loop (the sum of its coroutine's steps);
 - HA's process CPU (and its event-loop thread's) with 1, 4 and 8 such cameras at 2 fps, against
@@ -35,8 +35,8 @@ from homeassistant.helpers.event import async_track_state_change_event
 
 from custom_components.roiwatch.const import CONF_CAMERA_ID, CONF_FPS, CONF_KIND, CONF_SOURCE, DOMAIN
 from custom_components.roiwatch.pump import FramePump
-from tests.mqtt_broker import Mosquitto, free_port
-from tests.picture_server import PictureServer
+from roiwatch_dev.mosquitto import Mosquitto, free_port
+from roiwatch_dev.picture_server import PictureServer
 
 from .bench_e2e import _agent
 from .conftest import camera_entry, set_up
@@ -165,8 +165,9 @@ async def test_bench_ha_camera_cost(hass: HomeAssistant, broker: Mosquitto, loop
     port = free_port()
     # One server process for every source (distinct URLs by query): its CPU is not HA's.
     # At the video's own 10 fps every fetch at 2 fps finds a new picture: each one is published.
+    serve = [sys.executable, "-m", "roiwatch_dev.picture_server", "--port", str(port), "--video", str(VIDEO)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.picture_server", "--port", str(port), "--video", str(VIDEO), *FAST],
+        [*serve, *FAST],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

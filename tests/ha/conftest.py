@@ -26,7 +26,7 @@ from custom_components.roiwatch.const import (
     DOMAIN,
     SUBENTRY_ROI,
 )
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .helpers import CAMERA_ID, Agent, AgentProcesses, Recorder, setup_real_mqtt
 

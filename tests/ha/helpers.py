@@ -35,7 +35,7 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.protocol import parse_config
-from tests.mqtt_broker import Mosquitto, find_mosquitto
+from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
 
 AGENT = Path(sys.executable).parent / "roiwatch-agent"
 """The agent installed beside this Python: each leg of the test matrix runs its own."""

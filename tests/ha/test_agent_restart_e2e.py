@@ -18,7 +18,7 @@ from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
 
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .helpers import (
     REAL_AGENT_MARKS,

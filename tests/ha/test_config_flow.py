@@ -26,7 +26,7 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.protocol import MAX_ROIS, ROI_ID_RE
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON, SQUARE, camera_entry, roi_subentry
 from .helpers import Agent, retained_config

@@ -34,7 +34,7 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .helpers import (
     REAL_AGENT_MARKS,

@@ -22,7 +22,7 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, MqttMockHAClient
 
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON
 from .helpers import BASE, Agent, Recorder, camera_device, jpeg, retained

@@ -33,8 +33,8 @@ from custom_components.roiwatch.const import CONF_KIND, CONF_OFF_DELAY, CONF_SOU
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from custom_components.roiwatch.diagnostics import async_get_config_entry_diagnostics
 from custom_components.roiwatch.protocol import STATE_RUNNING, build_status, check_picture, parse_announce
-from tests.mqtt_broker import Mosquitto
-from tests.picture_server import PictureServer
+from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.picture_server import PictureServer
 
 from .helpers import (
     REAL_AGENT_MARKS,

@@ -28,7 +28,7 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.protocol import build_config, config_content, parse_config
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry
 from .helpers import Agent, Recorder, camera_device, is_state, retained, retained_config, wait_for

@@ -28,7 +28,7 @@ from custom_components.roiwatch.const import (
     CONF_SENSITIVITY,
     SUBENTRY_ROI,
 )
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .conftest import ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE
 from .helpers import BASE, Agent, Recorder, camera_device, is_state, jpeg, wait_for

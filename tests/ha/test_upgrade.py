@@ -22,7 +22,7 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import mock_storage
 
 from custom_components.roiwatch.const import DOMAIN
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .conftest import ROI_MOTION, ROI_PERSON
 from .helpers import camera_device, is_state, setup_real_mqtt, wait_for

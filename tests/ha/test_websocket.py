@@ -30,7 +30,7 @@ from pytest_homeassistant_custom_component.typing import (
 from custom_components.roiwatch.const import DOMAIN, SUBENTRY_ROI
 from custom_components.roiwatch.panel import FRONTEND_DIR, PANEL_JS, version
 from custom_components.roiwatch.protocol import MAX_ROIS
-from tests.mqtt_broker import Mosquitto
+from roiwatch_dev.mosquitto import Mosquitto
 
 from .conftest import ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry, roi_subentry, set_up
 from .helpers import Agent, Recorder, retained_config, wait_for

@@ -24,7 +24,7 @@ API::
 
 As a program (the demo's "Garden" camera)::
 
-    python -m tests.picture_server --port 8090 --video .cache/data/vtest.avi --fps 2 --width 640 \
+    python -m roiwatch_dev.picture_server --port 8090 --video .cache/data/vtest.avi --fps 2 --width 640 \
         [--host 127.0.0.1] [--cycle 20,20]
 
 In Home Assistant's pytest harness sockets are blocked: a test using it takes the

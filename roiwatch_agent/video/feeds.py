@@ -19,14 +19,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
 
 from .. import protocol
-from ..dumb.mjpeg import split_jpegs
 from .errors import SourceError
+from .mjpeg_stream import split_jpegs
 from .redact import redact_source, scrub
 from .rpicam import NO_FRAME_TIMEOUT, SOURCE_RPICAM, RpicamOptions, RpicamProcess
 
-Frames = Iterator[tuple[float, np.ndarray]]
+Frames = Iterator[tuple[float, MatLike]]
 HTTP_TIMEOUT = 10.0  # seconds to connect, and between two pictures of a stream
 
 
@@ -68,7 +69,7 @@ def open_feed(source: str, loop: bool, speed: float, rpicam: RpicamOptions, ts_s
     return OpenCvFeed(source)
 
 
-def decode(jpeg: bytes) -> np.ndarray | None:
+def decode(jpeg: bytes) -> MatLike | None:
     return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
 
 

@@ -26,8 +26,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..dumb.mjpeg import split_jpegs
 from .errors import SourceError
+from .mjpeg_stream import split_jpegs
 
 _LOGGER = logging.getLogger(__name__)
 

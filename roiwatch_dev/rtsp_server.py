@@ -2,7 +2,7 @@
 
 Run by the system Python (where Debian's python3-gi lives), as a subprocess of the tests:
 
-    /usr/bin/python3 tests/rtsp_server.py --port 0 --mount /main=main.mp4 --mount /sub=sub.mp4
+    /usr/bin/python3 roiwatch_dev/rtsp_server.py --port 0 --mount /main=main.mp4 --mount /sub=sub.mp4
 
 It prints ``ready <port>`` once it listens. With ``RTSP_USER`` and ``RTSP_PASSWORD`` in the
 environment (never on the command line) every path needs that login (``--auth basic`` or

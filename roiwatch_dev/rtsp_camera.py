@@ -1,4 +1,4 @@
-"""The tests' side of tests/rtsp_server.py: an IP camera that can be killed and started again."""
+"""The tests' side of roiwatch_dev/rtsp_server.py: an IP camera that can be killed and started again."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parents[1]
-SERVER = REPO / "tests/rtsp_server.py"
+from roiwatch_dev import REPO
+
+SERVER = REPO / "roiwatch_dev/rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-gi lives there, not in the venvs
 DATA = REPO / ".cache/data"
 # What scripts/setup encodes from vtest.avi (768x576 stretched, 10 fps, a keyframe every 2 s).
