@@ -2,8 +2,9 @@
 //
 // Run by `scripts/demo --check --browser` like ui.test.mjs (HA_URL, HA_USERNAME, HA_PASSWORD).
 // It logs in as the demo's admin, opens the panel, picks the Porch camera, watches its live
-// picture change, draws a region by clicking 4 corners (the form's bounds and defaults are the
-// API's), saves it and sees "Applied" once the camera runs the new revision, pushed by the
+// picture change, draws a region by clicking 4 corners (the form's rules and defaults are the
+// API's; a number its rule refuses is refused at its field, a fraction of a second of off delay
+// taken), saves it and sees "Applied" once the camera runs the new revision, pushed by the
 // panel's subscription (the page sends nothing but the save meanwhile: no polling); the
 // region's binary_sensor reports. Then it drags a corner (the next revision is applied and the
 // points are stored), gets a self-crossing polygon refused with the message at the picture,
@@ -101,12 +102,14 @@ async function applied(button, command) {
   return revision;
 }
 
-/** The new region's form holds exactly the API's bounds and defaults (none hard-coded in the panel). */
+/** The new region's form holds exactly the API's rules and defaults (none hard-coded in the panel). */
 async function formFollowsTheApi() {
   const { limits, defaults } = await ws({ type: 'roiwatch/cameras' });
   const field = (id) => panel.locator(`#f-${id}`);
   for (const f of ['sensitivity', 'off_delay']) {
-    assert.deepEqual([Number(await field(f).getAttribute('min')), Number(await field(f).getAttribute('max'))], limits[f], f);
+    const { min, max, step } = limits[f]; // step null: any number in range
+    const attrs = await field(f).evaluate((el) => [el.min, el.max, el.step]);
+    assert.deepEqual(attrs, [String(min), String(max), step === null ? 'any' : String(step)], f);
     assert.equal(Number(await field(f).inputValue()), defaults[f], f);
   }
   assert.equal(await field('name').evaluate((el) => el.maxLength), limits.name_max);
@@ -234,13 +237,21 @@ test('RoiWatch region editor panel', { skip }, async (t) => {
     await drawPolygon(SQUARE, formFollowsTheApi);
     await panel.getByLabel('Name').fill(name);
     await panel.getByLabel('Detect').selectOption('person');
-    await panel.getByLabel(/^Off delay/).fill('2');
+    // A number its rule refuses (sensitivity: whole numbers) is refused at the field, nothing sent.
+    const from = sent.length;
+    await panel.locator('#f-sensitivity').fill('50.5');
+    await panel.getByRole('button', { name: 'Save' }).click();
+    await panel.locator('#err-sensitivity').filter({ hasText: 'Enter a whole number from 1 to 100.' }).waitFor();
+    assert.deepEqual(roiwatchCommands(from), []);
+    await panel.locator('#f-sensitivity').fill('50');
+    // A fraction of a second is an off delay the protocol takes: so does the panel.
+    await panel.getByLabel(/^Off delay/).fill('2.5');
     await shot(page, 'panel-draw.png');
     const revision = await applied(panel.getByRole('button', { name: 'Save' }), 'roiwatch/region/save');
     const region = (await porch()).regions.find((r) => r.name === name);
     assert.ok(region, `region ${name} is not listed`);
     assert.equal(region.detect, 'person');
-    assert.equal(region.off_delay, 2);
+    assert.equal(region.off_delay, 2.5);
     assert.equal(region.sensitivity, 50);
     for (const [i, p] of SQUARE.entries()) {
       assert.ok(Math.hypot(region.points[i][0] - p[0], region.points[i][1] - p[1]) < 0.01, JSON.stringify(region.points));

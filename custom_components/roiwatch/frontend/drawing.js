@@ -2,13 +2,32 @@
 // name tags, the region being edited (the draft) with its corner and edge handles, and the
 // colour of each region from its binary_sensor's state.
 
+/** @import {HassState, Point, Region} from './api.js' */
+/** @import {FormValues} from './form.js' */
+/**
+ * The region being drawn (not yet `closed`) or edited: its form's values, its points, whether
+ * the user changed it (`dirty`); `id` null for a new one.
+ * @typedef {FormValues & {id: string | null, points: Point[], closed: boolean, dirty?: boolean}} Draft
+ */
+/** @typedef {'on' | 'off' | 'na'} StateKey */
+
 const SVGNS = 'http://www.w3.org/2000/svg';
+/** @type {Record<StateKey, string>} */
 export const STATE_TEXT = { on: 'Detected', off: 'Clear', na: 'Unavailable' };
 
+/** @param {string} s */
 const cssEscape = (s) => (window.CSS?.escape ? window.CSS.escape(s) : String(s).replace(/["\\]/g, '\\$&'));
+/** @type {(s: HassState | undefined) => StateKey} */
 const stateKey = (s) => (!s ? 'na' : s.state === 'on' ? 'on' : s.state === 'off' ? 'off' : 'na');
+/** @param {Point[]} points */
 const pointsAttr = (points) => points.map((p) => p.join(',')).join(' ');
 
+/**
+ * A region's name tag, above its topmost corner.
+ * @param {string} name
+ * @param {Point[]} points
+ * @param {string} [id]
+ */
 function tag(name, points, id) {
   const el = document.createElement('div');
   el.className = 'tag';
@@ -20,7 +39,14 @@ function tag(name, points, id) {
   return el;
 }
 
-/** Draw the saved regions (but the one being edited) and the draft; returns the draft's shape. */
+/**
+ * Draw the saved regions (but the one being edited) and the draft; returns the draft's shape.
+ * @param {SVGSVGElement} svg
+ * @param {HTMLElement} tags
+ * @param {Region[]} regions
+ * @param {Draft | null} draft
+ * @returns {SVGElement | null}
+ */
 export function drawRegions(svg, tags, regions, draft) {
   svg.replaceChildren();
   tags.replaceChildren();
@@ -44,38 +70,49 @@ export function drawRegions(svg, tags, regions, draft) {
   return shape;
 }
 
-/** The draft's handles: a button per corner, and one per edge to add a corner there. */
+/**
+ * The draft's handles: a button per corner, and one per edge to add a corner there.
+ * @param {HTMLElement} layer
+ * @param {Draft | null} draft
+ * @param {number} corner  the selected corner (-1: none)
+ * @param {number} maxPoints
+ */
 export function drawHandles(layer, draft, corner, maxPoints) {
   layer.replaceChildren();
   if (!draft) return;
   const pts = draft.points;
-  pts.forEach((p, i) => {
+  pts.forEach((_, i) => {
     const first = i === 0 && !draft.closed;
     const b = document.createElement('button');
     b.type = 'button';
     b.className = first ? 'h corner first' : 'h corner';
-    b.dataset.i = i;
+    b.dataset.i = String(i);
     b.setAttribute('aria-label', first ? 'Corner 1 (click to close the polygon)' : `Corner ${i + 1}`);
     b.setAttribute('aria-pressed', String(i === corner));
     layer.append(b);
   });
   if (draft.closed && pts.length < maxPoints) {
-    pts.forEach((p, i) => {
+    pts.forEach((_, i) => {
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'h mid';
-      b.dataset.i = i;
+      b.dataset.i = String(i);
       b.setAttribute('aria-label', `Add a corner between corners ${i + 1} and ${((i + 1) % pts.length) + 1}`);
       layer.append(b);
     });
   }
 }
 
-/** Move the draft's shape and handles to its points; no element is rebuilt (while dragging). */
+/**
+ * Move the draft's shape and handles to its points; no element is rebuilt (while dragging).
+ * @param {SVGElement | null} shape
+ * @param {HTMLElement} layer
+ * @param {Point[]} points
+ */
 export function movePoints(shape, layer, points) {
   if (!shape) return;
   shape.setAttribute('points', pointsAttr(points));
-  for (const b of layer.children) {
+  for (const b of /** @type {HTMLCollectionOf<HTMLElement>} */ (layer.children)) {
     const i = Number(b.dataset.i);
     let [x, y] = points[i];
     if (b.classList.contains('mid')) {
@@ -88,14 +125,21 @@ export function movePoints(shape, layer, points) {
   }
 }
 
-/** Colour each region (polygon, tag, list row) by its sensor's state; `painted` remembers what was. */
+/**
+ * Colour each region (polygon, tag, list row) by its sensor's state; `painted` remembers what was.
+ * @param {ParentNode} root
+ * @param {Region[]} regions
+ * @param {Record<string, HassState | undefined>} states
+ * @param {Map<string, HassState | undefined>} painted
+ */
 export function paintStates(root, regions, states, painted) {
   for (const r of regions) {
     const s = r.entity_id ? states[r.entity_id] : undefined;
     if (painted.get(r.id) === s && s !== undefined) continue;
     painted.set(r.id, s);
     const key = stateKey(s);
-    for (const el of root.querySelectorAll(`[data-id="${cssEscape(r.id)}"]`)) el.dataset.state = key;
+    const drawn = /** @type {NodeListOf<HTMLElement | SVGElement>} */ (root.querySelectorAll(`[data-id="${cssEscape(r.id)}"]`));
+    for (const el of drawn) el.dataset.state = key;
     const small = root.querySelector(`li [data-id="${cssEscape(r.id)}"] small`);
     if (small) small.textContent = STATE_TEXT[key];
   }

@@ -2,10 +2,19 @@
 // dragged (pointer capture on the corner itself), an edge's handle adds a corner, a double click
 // or Delete removes one, arrow keys move the focused corner. What it changes goes through `editor`.
 
+/** @import {Point} from './api.js' */
+/** @import {Draft} from './drawing.js' */
+
+/** @param {number} v */
 const round = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
 
+/**
+ * The index of the handle of `kind` the event is on, or -1.
+ * @param {Event} ev
+ * @param {'corner' | 'mid'} kind
+ */
 const handleIndex = (ev, kind) => {
-  const b = ev.target.closest?.(`.h.${kind}`);
+  const b = /** @type {HTMLElement | null} */ (/** @type {Element} */ (ev.target).closest?.(`.h.${kind}`));
   return b ? Number(b.dataset.i) : -1;
 };
 
@@ -14,12 +23,21 @@ const handleIndex = (ev, kind) => {
  * closeDraft(), removeCorner(i), select(id), added() (a corner was inserted: handles anew),
  * moved() (points moved: positions only), redraw() (a corner was added while drawing),
  * dragEnded().
+ * @typedef {{draft: () => Draft | null, maxPoints: () => number, pickCorner: (i: number) => void,
+ *   closeDraft: () => void, removeCorner: (i: number) => void, select: (id: string) => void,
+ *   added: (i: number) => void, moved: () => void, redraw: () => void, dragEnded: () => void}} Editor
  */
 export class PointerInput {
+  /**
+   * @param {HTMLElement} pic  the picture, with the regions and the handles over it
+   * @param {HTMLElement} handles  the handles' layer
+   * @param {Editor} editor
+   */
   constructor(pic, handles, editor) {
     this._pic = pic;
     this._handles = handles;
     this._editor = editor;
+    /** @type {{i: number, id: number} | null} the corner dragged, by which pointer */
     this._drag = null;
     this._dragEnd = -Infinity;
     pic.addEventListener('pointerdown', (ev) => this._down(ev));
@@ -40,12 +58,17 @@ export class PointerInput {
     return !!this._drag;
   }
 
-  /** Where the pointer is, in fractions of the picture. */
+  /**
+   * Where the pointer is, in fractions of the picture.
+   * @param {PointerEvent | MouseEvent} ev
+   * @returns {Point}
+   */
   _at(ev) {
     const box = this._pic.getBoundingClientRect();
     return [round((ev.clientX - box.left) / box.width), round((ev.clientY - box.top) / box.height)];
   }
 
+  /** @param {PointerEvent} ev */
   _down(ev) {
     // A new press: the click it ends is the user's own, however soon after a drag (only the
     // click that ends the drag itself comes without a press of its own).
@@ -65,19 +88,22 @@ export class PointerInput {
     ev.preventDefault();
     this._editor.pickCorner(i);
     // Captured by the corner itself, so that click and dblclick still name it.
-    this._handles.querySelector(`.corner[data-i="${i}"]`).setPointerCapture(ev.pointerId);
+    /** @type {Element} */ (this._handles.querySelector(`.corner[data-i="${i}"]`)).setPointerCapture(ev.pointerId);
     this._drag = { i, id: ev.pointerId };
   }
 
+  /** @param {PointerEvent} ev */
   _move(ev) {
     const drag = this._drag;
     if (!drag || ev.pointerId !== drag.id) return;
     const draft = this._editor.draft();
+    if (!draft) return;
     draft.points[drag.i] = this._at(ev);
     draft.dirty = true;
     this._editor.moved();
   }
 
+  /** @param {PointerEvent} ev */
   _up(ev) {
     if (!this._drag || ev.pointerId !== this._drag.id) return;
     this._drag = null;
@@ -85,20 +111,23 @@ export class PointerInput {
     this._editor.dragEnded();
   }
 
+  /** @param {MouseEvent} ev */
   _click(ev) {
     const draft = this._editor.draft();
+    const target = /** @type {HTMLElement | SVGElement} */ (ev.target);
     if (ev.timeStamp - this._dragEnd < 500) return;
     if (draft && !draft.closed) {
       if (handleIndex(ev, 'corner') === 0) return this._editor.closeDraft();
-      if (ev.target.closest('.h')) return;
+      if (target.closest('.h')) return;
       if (draft.points.length < this._editor.maxPoints()) draft.points.push(this._at(ev));
       this._editor.redraw();
       return;
     }
-    const id = ev.target.dataset?.id;
-    if (id && ev.target.classList.contains('region')) this._editor.select(id);
+    const id = target.dataset?.id;
+    if (id && target.classList.contains('region')) this._editor.select(id);
   }
 
+  /** @param {KeyboardEvent} ev */
   _key(ev) {
     const i = handleIndex(ev, 'corner');
     const draft = this._editor.draft();

@@ -12,18 +12,56 @@ import { applyLimits, fillForm, readForm, setError, showLabels, showRefusal, tra
 import { PointerInput } from './pointer.js';
 import { CSS, HTML } from './view.js';
 
+/** @import {Camera, Hass, HassState, Listing} from './api.js' */
+/** @import {Status} from './apply-state.js' */
+/** @import {Draft} from './drawing.js' */
+/** @import {Field, Translate} from './form.js' */
+/** @import {Elements} from './view.js' */
+/** @typedef {HTMLElement & {hass: Hass, narrow: boolean}} MenuButton  HA's ha-menu-button */
+
 class RoiWatchPanel extends HTMLElement {
+  // Undefined until the first `hass` (_init): nothing but the guards reads them before.
+  /** @type {Hass} */
+  _hass = /** @type {any} */ (undefined);
+  /** @type {Translate} */
+  _t = /** @type {any} */ (undefined);
+  /** @type {Elements} */
+  $ = /** @type {any} */ (undefined);
+  /** @type {PointerInput} */
+  _pointer = /** @type {any} */ (undefined);
+
   constructor() {
     super();
-    this._listing = null; // {cameras, limits, defaults} as last pushed
-    this._entry = null; // the selected camera's entry_id
-    this._draft = null; // {id, name, detect, points, sensitivity, off_delay, closed, dirty}
+    /** @type {Listing | null} as last pushed */
+    this._listing = null;
+    /** @type {string | null} the selected camera's entry_id */
+    this._entry = null;
+    /** @type {Draft | null} */
+    this._draft = null;
     this._corner = -1; // the selected corner of the draft
-    this._status = null; // see apply-state.js
-    this._painted = new Map(); // region id -> state object last painted
-    this._subscription = null; // Promise of the unsubscriber
+    /** @type {Status | null} */
+    this._status = null;
+    /** @type {Map<string, HassState | undefined>} region id -> state object last painted */
+    this._painted = new Map();
+    /** @type {Promise<() => Promise<void>> | null} Promise of the unsubscriber */
+    this._subscription = null;
+    /** @type {string | null} the live picture's URL shown ('' none; null: to be set) */
+    this._pictureKey = null;
+    /** @type {string | undefined} what the editor last drew of the camera (see _shown) */
+    this._drawn = undefined;
+    /** @type {SVGElement | null} */
+    this._draftShape = null;
+    this._redrawLater = false;
+    /** @type {number | undefined} */
+    this._fitTimer = undefined;
+    /** @type {MenuButton | undefined} */
+    this._menuButton = undefined;
+    /** @type {Hass['localize'] | undefined} the one the labels were shown with */
+    this._localize = undefined;
+    this._narrow = false;
   }
 
+  /** @param {Hass} hass */
   set hass(hass) {
     const first = !this._hass;
     this._hass = hass;
@@ -36,6 +74,7 @@ class RoiWatchPanel extends HTMLElement {
     return this._hass;
   }
 
+  /** @param {boolean} value */
   set narrow(value) {
     this._narrow = value;
     this.toggleAttribute('narrow', !!value);
@@ -67,14 +106,14 @@ class RoiWatchPanel extends HTMLElement {
   _init() {
     const root = this.attachShadow({ mode: 'open' });
     root.innerHTML = `<style>${CSS}</style>${HTML}`;
-    this.$ = new Proxy({}, { get: (_, id) => root.getElementById(id) });
+    this.$ = /** @type {Elements} */ (new Proxy({}, { get: (_, id) => root.getElementById(String(id)) }));
     const $ = this.$;
     this._useMenuButton();
     $.camera.addEventListener('change', () => this._selectCamera($.camera.value));
     $.add.addEventListener('click', () => this._startDraft());
     $.close.addEventListener('click', () => this._closeDraft());
     $.undo.addEventListener('click', () => {
-      this._draft.points.pop();
+      this._draft?.points.pop();
       this._redraw();
     });
     $.rmcorner.addEventListener('click', () => this._removeCorner(this._corner));
@@ -86,9 +125,11 @@ class RoiWatchPanel extends HTMLElement {
     });
     $.form.addEventListener('input', (ev) => {
       if (!this._draft) return;
-      this._draft[ev.target.name] = ev.target.value;
+      const input = /** @type {HTMLInputElement | HTMLSelectElement} */ (ev.target);
+      const name = /** @type {Field} */ (input.name);
+      this._draft[name] = input.value;
       this._draft.dirty = true;
-      setError($, ev.target.name, '');
+      setError($, name, '');
     });
     $['confirm-no'].addEventListener('click', () => $.confirm.close());
     $['confirm-yes'].addEventListener('click', () => {
@@ -98,7 +139,7 @@ class RoiWatchPanel extends HTMLElement {
     $.live.addEventListener('load', () => this._fitPicture());
     this._pointer = new PointerInput($.pic, $.handles, {
       draft: () => this._draft,
-      maxPoints: () => this._listing.limits.max_points,
+      maxPoints: () => this._listing?.limits.max_points ?? 0,
       pickCorner: (i) => this._pickCorner(i),
       closeDraft: () => this._closeDraft(),
       removeCorner: (i) => this._removeCorner(i),
@@ -127,7 +168,7 @@ class RoiWatchPanel extends HTMLElement {
       this.dispatchEvent(new Event('hass-toggle-menu', { bubbles: true, composed: true })),
     );
     customElements.whenDefined('ha-menu-button').then(() => {
-      const button = document.createElement('ha-menu-button');
+      const button = /** @type {MenuButton} */ (document.createElement('ha-menu-button'));
       button.hass = this._hass;
       button.narrow = this._narrow;
       this._menuButton = button;
@@ -163,6 +204,7 @@ class RoiWatchPanel extends HTMLElement {
     subscription?.then((unsubscribe) => unsubscribe()).catch(() => {});
   }
 
+  /** @param {Listing} listing */
   _onListing(listing) {
     const $ = this.$;
     $['load-error'].textContent = '';
@@ -177,9 +219,10 @@ class RoiWatchPanel extends HTMLElement {
     const drawn = this._shown();
     if (drawn !== this._drawn) {
       this._drawn = drawn;
-      const region = this._draft?.id && this._regions().find((r) => r.id === this._draft.id);
-      if (region && !this._draft.dirty) this._select(region.id);
-      else if (this._draft?.id && !region) this._select(null);
+      const draft = this._draft;
+      const region = draft?.id && this._regions().find((r) => r.id === draft.id);
+      if (region && !draft?.dirty) this._select(region.id);
+      else if (draft?.id && !region) this._select(null);
       else this._redraw();
     }
     this._setStatus(advance(this._status, listing.cameras));
@@ -187,7 +230,7 @@ class RoiWatchPanel extends HTMLElement {
   }
 
   _fillCameras() {
-    const cams = this._listing.cameras;
+    const cams = this._listing?.cameras ?? [];
     if (!cams.some((c) => c.entry_id === this._entry)) this._entry = cams.length === 1 ? cams[0].entry_id : null;
     const options = cams.map((c) => new Option(c.loaded ? c.title : `${c.title} (not loaded)`, c.entry_id));
     if (!this._entry) options.unshift(new Option(cams.length ? 'Choose a camera' : 'No RoiWatch cameras', ''));
@@ -209,6 +252,7 @@ class RoiWatchPanel extends HTMLElement {
     return this._camera()?.regions || [];
   }
 
+  /** @param {string} entryId */
   _selectCamera(entryId) {
     this._entry = entryId || null;
     this._drawn = this._shown();
@@ -217,6 +261,16 @@ class RoiWatchPanel extends HTMLElement {
     this._fillCameras();
     this._select(null);
     this._update();
+  }
+
+  /** The editor's limits: its controls that read them work only once a listing was pushed. */
+  get _limits() {
+    return /** @type {Listing} */ (this._listing).limits;
+  }
+
+  /** The shadow root (made by _init). */
+  get _root() {
+    return /** @type {ShadowRoot} */ (this.shadowRoot);
   }
 
   // ------------------------------------------------------------------ hass changes (states)
@@ -230,15 +284,16 @@ class RoiWatchPanel extends HTMLElement {
       showLabels(this.$, this._t);
     }
     this._showPicture(false);
-    paintStates(this.shadowRoot, this._regions(), hass.states, this._painted);
+    paintStates(this._root, this._regions(), hass.states, this._painted);
   }
 
+  /** @param {boolean} force */
   _showPicture(force) {
     const cam = this._camera();
     const id = cam?.entities?.camera;
-    const st = id && this._hass.states[id];
+    const st = id ? this._hass.states[id] : undefined;
     const token = st?.attributes?.access_token;
-    const src = token && st.state !== 'unavailable' ? `/api/camera_proxy_stream/${id}?token=${encodeURIComponent(token)}` : '';
+    const src = token && st?.state !== 'unavailable' ? `/api/camera_proxy_stream/${id}?token=${encodeURIComponent(token)}` : '';
     if (!force && src === this._pictureKey) return;
     if (!this.isConnected) return;
     this._pictureKey = src;
@@ -259,6 +314,7 @@ class RoiWatchPanel extends HTMLElement {
     else this._fitTimer = setTimeout(() => this._fitPicture(), 500); // an MJPEG stream may not fire load
   }
 
+  /** @param {Status | null} status */
   _setStatus(status) {
     this._status = status;
     const el = this.$.status;
@@ -298,8 +354,8 @@ class RoiWatchPanel extends HTMLElement {
       }),
     );
     $.empty.hidden = !cam || regions.length > 0;
-    $.add.disabled = !cam || !!draft || regions.length >= this._listing.limits.max_regions;
-    paintStates(this.shadowRoot, regions, this._hass.states, this._painted);
+    $.add.disabled = !cam || !!draft || regions.length >= this._limits.max_regions;
+    paintStates(this._root, regions, this._hass.states, this._painted);
     this._controls();
   }
 
@@ -315,11 +371,11 @@ class RoiWatchPanel extends HTMLElement {
     const $ = this.$;
     const draft = this._draft;
     const drawing = draft && !draft.closed;
-    const min = this._listing?.limits.min_points;
+    const min = this._listing?.limits.min_points ?? 0;
     this.toggleAttribute('drawing', !!drawing);
     $.close.hidden = $.undo.hidden = !drawing;
-    $.close.disabled = !drawing || draft.points.length < min;
-    $.undo.disabled = !drawing || !draft.points.length;
+    $.close.disabled = !drawing || !draft || draft.points.length < min;
+    $.undo.disabled = !drawing || !draft?.points.length;
     $.rmcorner.hidden = !draft || !draft.closed;
     $.rmcorner.disabled = !draft || this._corner < 0 || draft.points.length <= min;
     $.hint.textContent = !this._camera()
@@ -346,10 +402,11 @@ class RoiWatchPanel extends HTMLElement {
     this.$.formtitle.textContent = 'New region';
   }
 
+  /** @param {string | null} id */
   _select(id) {
     const r = id && this._regions().find((x) => x.id === id);
     this._draft = r
-      ? { id: r.id, name: r.name, detect: r.detect, points: r.points.map((p) => [...p]), sensitivity: r.sensitivity, off_delay: r.off_delay, closed: true }
+      ? { id: r.id, name: r.name, detect: r.detect, points: r.points.map(([x, y]) => [x, y]), sensitivity: r.sensitivity, off_delay: r.off_delay, closed: true }
       : null;
     this._corner = -1;
     if (this._status?.state === 'error') this._setStatus(null);
@@ -360,15 +417,16 @@ class RoiWatchPanel extends HTMLElement {
 
   _closeDraft() {
     const draft = this._draft;
-    if (!draft || draft.points.length < this._listing.limits.min_points) return;
+    if (!draft || draft.points.length < this._limits.min_points) return;
     draft.closed = true;
     this._redraw();
     this.$['f-name'].focus();
   }
 
+  /** @param {number} i */
   _removeCorner(i) {
     const draft = this._draft;
-    if (!draft?.closed || i < 0 || draft.points.length <= this._listing.limits.min_points) return;
+    if (!draft?.closed || i < 0 || draft.points.length <= this._limits.min_points) return;
     draft.points.splice(i, 1);
     draft.dirty = true;
     this._corner = -1;
@@ -376,10 +434,11 @@ class RoiWatchPanel extends HTMLElement {
     this._redraw();
   }
 
+  /** @param {number} i */
   _pickCorner(i) {
     if (i < 0) return;
     this._corner = i;
-    for (const b of this.$.handles.querySelectorAll('.corner')) b.setAttribute('aria-pressed', String(Number(b.dataset.i) === i));
+    for (const b of /** @type {NodeListOf<HTMLElement>} */ (this.$.handles.querySelectorAll('.corner'))) b.setAttribute('aria-pressed', String(Number(b.dataset.i) === i));
     this._controls();
   }
 
@@ -389,7 +448,7 @@ class RoiWatchPanel extends HTMLElement {
     const draft = this._draft;
     const cam = this._camera();
     if (!draft?.closed || !cam) return;
-    const fields = readForm(this.$, this._listing.limits, draft.points);
+    const fields = readForm(this.$, this._limits, draft.points);
     if (!fields) return;
     this._setStatus({ state: 'saving' });
     this.$.save.disabled = true;
@@ -412,15 +471,19 @@ class RoiWatchPanel extends HTMLElement {
     this._applying(res.revision, cam);
   }
 
+  /**
+   * @param {number | null} revision
+   * @param {Camera} cam  as it was before the change; the listing may already hold the revision running.
+   */
   _applying(revision, cam) {
-    // `cam` as it was before the change; the listing may already hold the revision running.
     this._setStatus(applying(revision, cam));
-    this._setStatus(advance(this._status, this._listing.cameras));
+    this._setStatus(advance(this._status, this._listing?.cameras ?? []));
   }
 
   _askDelete() {
-    if (!this._draft?.id) return;
-    this.$['confirm-text'].textContent = `Delete the region "${this._regions().find((r) => r.id === this._draft.id)?.name}"? Its sensor goes too.`;
+    const id = this._draft?.id;
+    if (!id) return;
+    this.$['confirm-text'].textContent = `Delete the region "${this._regions().find((r) => r.id === id)?.name}"? Its sensor goes too.`;
     this.$.confirm.showModal();
   }
 

@@ -1,5 +1,24 @@
 // The panel's look: its style sheet and markup (ids are what the other modules use).
 
+/**
+ * The panel's elements by id, as `HTML` makes them (the panel's `$`).
+ * @typedef {{
+ *   menuslot: HTMLSpanElement, menu: HTMLButtonElement, camera: HTMLSelectElement, 'load-error': HTMLDivElement,
+ *   pic: HTMLDivElement, placeholder: HTMLDivElement, live: HTMLImageElement, svg: SVGSVGElement,
+ *   tags: HTMLDivElement, handles: HTMLDivElement, hint: HTMLParagraphElement,
+ *   add: HTMLButtonElement, close: HTMLButtonElement, undo: HTMLButtonElement, rmcorner: HTMLButtonElement,
+ *   list: HTMLUListElement, empty: HTMLParagraphElement, form: HTMLFormElement, formtitle: HTMLHeadingElement,
+ *   'f-name': HTMLInputElement, 'f-detect': HTMLSelectElement,
+ *   'f-sensitivity': HTMLInputElement, 'f-off_delay': HTMLInputElement,
+ *   'l-name': HTMLLabelElement, 'l-detect': HTMLLabelElement, 'l-sensitivity': HTMLLabelElement, 'l-off_delay': HTMLLabelElement,
+ *   'err-name': HTMLDivElement, 'err-detect': HTMLDivElement, 'err-sensitivity': HTMLDivElement,
+ *   'err-off_delay': HTMLDivElement, 'err-points': HTMLDivElement, 'err-base': HTMLDivElement,
+ *   save: HTMLButtonElement, cancel: HTMLButtonElement, delete: HTMLButtonElement, status: HTMLDivElement,
+ *   confirm: HTMLDialogElement, 'confirm-text': HTMLParagraphElement,
+ *   'confirm-no': HTMLButtonElement, 'confirm-yes': HTMLButtonElement,
+ * }} Elements
+ */
+
 export const CSS = `
 :host{--rw-primary-color:var(--primary-color,#03a9f4);--rw-primary-text-color:var(--primary-text-color,#212121);--rw-secondary-text-color:var(--secondary-text-color,#727272);--rw-card-background-color:var(--card-background-color,#fff);--rw-divider-color:var(--divider-color,rgba(0,0,0,.12));--rw-error-color:var(--error-color,#db4437);--rw-primary-background-color:var(--primary-background-color,#fafafa);--rw-disabled-text-color:var(--disabled-text-color,#9e9e9e);--rw-state-active-color:var(--state-active-color,#fdd835);--rw-accent-color:var(--accent-color,#ff9800);--rw-success-color:var(--success-color,#43a047);--rw-text-primary-color:var(--text-primary-color,#fff);
  --rw-header-bg:var(--app-header-background-color,var(--rw-primary-color))}
