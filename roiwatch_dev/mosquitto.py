@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,9 +26,20 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    """One mosquitto process; ``stop()``/``start()`` keep the port so clients can reconnect."""
+    """One mosquitto process; ``stop()``/``start()`` keep the port so clients can reconnect.
 
-    def __init__(self, port: int | None = None, extra_conf: str = "") -> None:
+    By default anyone may connect. ``passwords`` (user: password) go to ``<dir>/passwd``, and only
+    those users may. ``conf``: the whole configuration instead, made from the broker's folder
+    and port (the example files of docs/, rewritten); ``extra_conf``: lines added to either.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        extra_conf: str = "",
+        passwords: dict[str, str] | None = None,
+        conf: Callable[[Path, int], str] | None = None,
+    ) -> None:
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (scripts/setup installs it)")
@@ -35,17 +47,31 @@ class Mosquitto:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="roiwatch-mosq-"))
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.dir}/\n"
-            "autosave_interval 1\n"
-            "max_packet_size 268435455\n"
-            # As root, mosquitto would drop to its own user and could not read test files.
-            f"{'user root' if os.geteuid() == 0 else ''}\n"
-            f"{extra_conf}"
+        if passwords:
+            passwd = self.dir / "passwd"
+            for user, password in passwords.items():
+                create = [] if passwd.exists() else ["-c"]
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", *create, str(passwd), user, password],
+                    check=True,
+                    capture_output=True,
+                )
+            if conf is None:
+                extra_conf = f"password_file {passwd}\n{extra_conf}"
+        settings = (
+            conf(self.dir, self.port)
+            if conf
+            else (
+                f"listener {self.port} 127.0.0.1\n"
+                f"allow_anonymous {'false' if passwords else 'true'}\n"
+                "persistence true\n"
+                f"persistence_location {self.dir}/\n"
+                "autosave_interval 1\n"
+                "max_packet_size 268435455\n"
+            )
         )
+        # As root, mosquitto would drop to its own user and could not read test files.
+        self.conf.write_text(f"{settings}\n{'user root' if os.geteuid() == 0 else ''}\n{extra_conf}")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "mosquitto.log"
 

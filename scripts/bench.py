@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -57,6 +58,7 @@ from roiwatch_agent import protocol
 from roiwatch_agent.detection.person_model import HogPersonDetector, load_person_detector
 from roiwatch_agent.detection.pipeline import Pipeline
 from roiwatch_dev import REPO
+from roiwatch_dev.agents import AGENT_COMMAND, comm, descendants
 from roiwatch_dev.mosquitto import Mosquitto
 
 VIDEO = Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
@@ -89,12 +91,13 @@ def read_frames(path: Path, step: int = 1) -> list[np.ndarray]:
     return frames
 
 
-def config(rois: list[dict], camera: str = "bench", revision: int = 1) -> dict:
-    return protocol.build_config(camera, "smart", revision, rois, fps=FPS)
+def config(rois: list[protocol.RoiConfig], camera: str = "bench", revision: int = 1) -> protocol.CameraConfig:
+    return protocol.CameraConfig(camera, "smart", revision, tuple(rois), fps=FPS)
 
 
-def walk_roi(off_delay: float = 2.0) -> dict:
-    return {"id": "walk", "name": "Walkway", "detect": "person", "points": WALKWAY, "off_delay": off_delay}
+def walk_roi(off_delay: float = 2.0) -> protocol.RoiConfig:
+    points = protocol.validate_points(WALKWAY)
+    return protocol.RoiConfig("walk", "Walkway", protocol.DETECT_PERSON, points, off_delay=off_delay)
 
 
 def episodes(
@@ -203,7 +206,7 @@ def bench_pipeline(runtime: str = "onnxruntime") -> dict[str, float]:
 class Watcher:
     def __init__(self, port: int) -> None:
         self.cond = threading.Condition()
-        self.status: dict = {}
+        self.status: protocol.Status | None = None
         self.frames = 0
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
         self.client.on_message = self._on
@@ -222,7 +225,7 @@ class Watcher:
     def wait_running(self, revision: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         with self.cond:
-            while not (self.status.get("state") == "running" and self.status.get("revision") == revision):
+            while self.status is None or (self.status.state, self.status.revision) != ("running", revision):
                 if not self.cond.wait(max(0.0, deadline - time.monotonic())):
                     raise TimeoutError(f"revision {revision} not running: {self.status}")
 
@@ -250,15 +253,13 @@ def bench_restart(rounds: int) -> None:
     watcher = Watcher(broker.port)
     pub = watcher.client
     # Two regions: the one edited each round, and one with people on it all the time.
-    steady = {**walk_roi(off_delay=5.0), "id": "steady", "name": "Steady"}
+    steady = replace(walk_roi(off_delay=5.0), id="steady", name="Steady")
     pub.publish(
-        "roiwatch/bench/config", protocol.encode_config(config([steady, walk_roi()])), qos=1, retain=True
+        "roiwatch/bench/config", protocol.build_config(config([steady, walk_roi()])), qos=1, retain=True
     )
     agent = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "roiwatch_agent.cli",
+            *AGENT_COMMAND,
             "smart",
             "--camera",
             "bench",
@@ -296,7 +297,7 @@ def bench_restart(rounds: int) -> None:
         for rev in range(2, rounds + 2):
             time.sleep(0.5)  # a few frames under each revision
             roi = walk_roi(off_delay=float(rev))
-            payload = protocol.encode_config(config([steady, roi], revision=rev))
+            payload = protocol.build_config(config([steady, roi], revision=rev))
             t = time.perf_counter()
             pub.publish("roiwatch/bench/config", payload, qos=1, retain=True)
             watcher.wait_running(rev)
@@ -308,7 +309,7 @@ def bench_restart(rounds: int) -> None:
         line(f"detection gap, last frame old -> first frame new ({len(gaps)})", _percentiles(gaps))
         time.sleep(3)  # the last detector settles
         parts = []
-        for pid in [agent.pid, *_descendants(agent.pid)]:
+        for pid in [agent.pid, *descendants(agent.pid)]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
             ppid_cmd = Path(
                 f"/proc/{Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[1]}/cmdline"
@@ -349,10 +350,10 @@ def bench_agent_restart(rounds: int) -> None:
     seen: list[tuple[str, bytes, float]] = []
     watcher = Watcher(broker.port)
     watcher.client.on_message = lambda _c, _u, m: seen.append((m.topic, m.payload, time.monotonic()))
-    walk = {**walk_roi(off_delay=5.0), "id": "walk", "name": "Walk"}
-    payload = protocol.encode_config(config([walk]))
+    walk = replace(walk_roi(off_delay=5.0), name="Walk")
+    payload = protocol.build_config(config([walk]))
     watcher.client.publish("roiwatch/bench/config", payload, qos=1, retain=True)
-    argv = [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", "bench", "--source", str(VIDEO)]
+    argv = [*AGENT_COMMAND, "smart", "--camera", "bench", "--source", str(VIDEO)]
     argv += ["--loop", "--broker", broker.url, "--state-dir", state, "--log-level", "DEBUG"]
 
     def start() -> tuple[subprocess.Popen[str], dict[str, float]]:
@@ -409,23 +410,6 @@ def bench_agent_restart(rounds: int) -> None:
         broker.close()
 
 
-def _descendants(pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            kids.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(
-                int(stat.parent.name)
-            )
-        except (OSError, IndexError):
-            continue
-    out, todo = [], [pid]
-    while todo:
-        for child in kids.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def _private_kb(pid: int) -> int:
     fields = {
         x.split(":")[0]: int(x.split()[1])
@@ -437,9 +421,7 @@ def _private_kb(pid: int) -> int:
 def _dumb_agent(broker: Mosquitto, source: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "roiwatch_agent.cli",
+            *AGENT_COMMAND,
             "dumb",
             "--camera",
             "benchdumb",
@@ -656,7 +638,7 @@ class _PreviewClient:
 
 def _agent(broker: Mosquitto, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "roiwatch_agent.cli", *args, "--broker", broker.url, "--log-level", "WARNING"],
+        [*AGENT_COMMAND, *args, "--broker", broker.url, "--log-level", "WARNING"],
         cwd=REPO,
     )
 
@@ -711,8 +693,8 @@ def bench_preview(seconds: float, rounds: int) -> None:
         enc = sum(timed(encode_preview, big) for _ in range(20)) / 20
         line("  encode of a 1920x1080 frame to a 1280 px preview", f"{enc * 1e3:7.2f} ms")
 
-        config_empty = protocol.encode_config(protocol.build_config("bench", "smart", 1, [], fps=FPS))
-        dumb_config = protocol.encode_config(protocol.build_config("benchdumb", "dumb", 1, [], fps=FPS))
+        config_empty = protocol.build_config(protocol.CameraConfig("bench", "smart", 1, fps=FPS))
+        dumb_config = protocol.build_config(protocol.CameraConfig("benchdumb", "dumb", 1, fps=FPS))
         asker = _PreviewClient(broker.port)
         watcher = Watcher(broker.port)
         state = tempfile.mkdtemp()
@@ -817,13 +799,6 @@ def _rss_kb(pid: int) -> tuple[int, int]:
     return fields["Rss"], fields["Private_Clean"] + fields["Private_Dirty"]
 
 
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 def _cpu_share(pid: int, seconds: float) -> float:
     """The share of one core the process used over the next ``seconds``."""
 
@@ -849,7 +824,7 @@ def bench_capture(seconds: float) -> None:
     hand_hd = _handover_cost(hd)
     line("hand-over per frame (1280x720, rpicam's default)", f"{hand_hd * 1e3:.3f} ms")
 
-    from tests.agent.test_capture import FakeRpicam
+    from roiwatch_dev.fake_rpicam import FakeRpicam
 
     broker = Mosquitto()
     broker.start()
@@ -857,10 +832,10 @@ def bench_capture(seconds: float) -> None:
     fake = FakeRpicam(tmp, VIDEO)
     watcher = Watcher(broker.port)
     watcher.client.publish(
-        "roiwatch/bench/config", protocol.encode_config(config([walk_roi()])), qos=1, retain=True
+        "roiwatch/bench/config", protocol.build_config(config([walk_roi()])), qos=1, retain=True
     )
     agent = subprocess.Popen(
-        [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", "bench", "--source", "rpicam",
+        [*AGENT_COMMAND, "smart", "--camera", "bench", "--source", "rpicam",
          "--broker", broker.url, "--state-dir", str(tmp / "state"), "--log-level", "WARNING"],
         cwd=REPO, env={**os.environ, **fake.env},
     )  # fmt: skip
@@ -868,15 +843,15 @@ def bench_capture(seconds: float) -> None:
         watcher.wait_running(1, 60)
         time.sleep(seconds)  # steady state: the person model ran, the slots were all written
         parts = []
-        for pid in [agent.pid, *_descendants(agent.pid)]:
+        for pid in [agent.pid, *descendants(agent.pid)]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            comm = _comm(pid)
-            if comm == "rpicam-vid":
+            name = comm(pid)
+            if name == "rpicam-vid":
                 continue
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
             if pid == agent.pid:
                 role = "main"
-            elif comm == "roiwatch-cap":
+            elif name == "roiwatch-cap":
                 role = "capture"
             elif b"resource_tracker" in cmd:
                 role = "resource tracker"
@@ -887,7 +862,7 @@ def bench_capture(seconds: float) -> None:
             rss, private = _rss_kb(pid)
             parts.append(f"{role} {rss / 1024:.0f} ({private / 1024:.0f})")
         line("smart agent, rpicam 1280x720: MB resident (private) per process", ", ".join(parts))
-        [capture] = [p for p in _descendants(agent.pid) if _comm(p) == "roiwatch-cap"]
+        [capture] = [p for p in descendants(agent.pid) if comm(p) == "roiwatch-cap"]
         armed = _cpu_share(capture, seconds / 2)
         watcher.client.publish("roiwatch/bench/armed", "OFF", qos=1, retain=True)
         time.sleep(3)  # the detection process is gone; the capture notices after 2 s
@@ -916,8 +891,8 @@ def bench_rtsp(seconds: float) -> None:
     """CPU per IP camera: a 1080p H.264 main stream (4 Mbit/s) against 360p sub streams
     (512 kbit/s), all at vtest.avi's 10 fps, armed (5 fps analysed, people in view); the three
     cameras side by side in one window, so that they share the machine's load."""
+    from roiwatch_dev.recorder import Recorder
     from roiwatch_dev.rtsp_camera import RtspCamera, missing
-    from tests.agent.conftest import Recorder
 
     print("\n[rtsp] CPU per IP camera, main stream vs sub stream (GStreamer RTSP server, looped vtest.avi)")
     if reason := missing():
@@ -938,18 +913,18 @@ def bench_rtsp(seconds: float) -> None:
     try:
         for cam, (path, _what) in streams.items():
             recorder.publish(
-                f"roiwatch/{cam}/config", protocol.encode_config(config([walk_roi()], camera=cam))
+                f"roiwatch/{cam}/config", protocol.build_config(config([walk_roi()], camera=cam))
             )
             agents[cam] = subprocess.Popen(
-                [sys.executable, "-m", "roiwatch_agent.cli", "smart", "--camera", cam, "--broker", broker.url,
+                [*AGENT_COMMAND, "smart", "--camera", cam, "--broker", broker.url,
                  "--state-dir", str(tmp / cam), "--log-level", "WARNING"],
                 cwd=REPO, env={**os.environ, "ROIWATCH_SOURCE": camera.url(path)},
             )  # fmt: skip
         for cam in streams:
             recorder.wait_status(cam, state="running", revision=1, timeout=60)
         time.sleep(5)  # steady state: every model loaded and run
-        trees = {cam: [a.pid, *_descendants(a.pid)] for cam, a in agents.items()}
-        captures = {cam: [p for p in tree if _comm(p) == "roiwatch-cap"] for cam, tree in trees.items()}
+        trees = {cam: [a.pid, *descendants(a.pid)] for cam, a in agents.items()}
+        captures = {cam: [p for p in tree if comm(p) == "roiwatch-cap"] for cam, tree in trees.items()}
         t0 = time.monotonic()
         before = {cam: (_ticks(trees[cam]), _ticks(captures[cam])) for cam in streams}
         time.sleep(seconds)

@@ -1,29 +1,23 @@
-"""Real parts for agent tests: a mosquitto per test, a recording MQTT client, agent processes."""
+"""Real parts for agent tests: a recording MQTT client and agent processes on the test's broker."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from roiwatch_agent import protocol
-from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
+from roiwatch_dev import REPO
+from roiwatch_dev.agents import AgentProcess
+from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.recorder import Recorder
 from tests.scene import write_scene
 
-REPO = Path(__file__).resolve().parents[2]
 TOPICS = protocol.Topics()
 
 
@@ -48,190 +42,10 @@ def scene_video(vtest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed: run scripts/setup")
-    mosq = Mosquitto()
-    mosq.start()
-    yield mosq
-    mosq.close()
-
-
-@dataclass
-class Message:
-    topic: str
-    payload: bytes
-    retain: bool
-    at: float
-
-    @property
-    def text(self) -> str:
-        return self.payload.decode(errors="replace")
-
-
-class Recorder:
-    """A real MQTT client that records everything under roiwatch/ and can publish."""
-
-    def __init__(self, broker: Mosquitto, credentials: tuple[str, str] | None = None) -> None:
-        self.messages: list[Message] = []
-        self.cond = threading.Condition()
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe("roiwatch/#", qos=1)
-        if credentials:
-            self.client.username_pw_set(*credentials)
-        subscribed = threading.Event()
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.connect("127.0.0.1", broker.port)
-        self.client.loop_start()
-        assert subscribed.wait(10), "recorder could not subscribe"
-
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self.cond:
-            self.messages.append(Message(msg.topic, msg.payload, bool(msg.retain), time.monotonic()))
-            self.cond.notify_all()
-
-    def publish(self, topic: str, payload: bytes | str, retain: bool = True, qos: int = 1) -> None:
-        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(10)
-
-    def wait_for(
-        self,
-        topic: str,
-        predicate: Callable[[Message], bool] = lambda m: True,
-        timeout: float = 20.0,
-        after: float = 0.0,
-    ) -> Message:
-        """First message on ``topic`` received at or after ``after`` matching ``predicate``."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for m in self.messages:
-                    if m.topic == topic and m.at >= after and predicate(m):
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = [(m.topic, m.text[:120]) for m in self.messages if m.topic == topic][-5:]
-                    raise AssertionError(f"no matching message on {topic} in {timeout}s; last: {seen}")
-                self.cond.wait(left)
-
-    def wait_status(
-        self, camera: str, timeout: float = 20.0, after: float = 0.0, **want: Any
-    ) -> protocol.Status:
-        def ok(m: Message) -> bool:
-            try:
-                status = protocol.parse_status(m.payload)
-            except protocol.ProtocolError:
-                return False
-            return all(getattr(status, k) == v for k, v in want.items())
-
-        return protocol.parse_status(self.wait_for(TOPICS.status(camera), ok, timeout, after).payload)
-
-    def on_topic(self, topic: str, after: float = 0.0) -> list[Message]:
-        with self.cond:
-            return [m for m in self.messages if m.topic == topic and m.at >= after]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-@pytest.fixture
 def recorder(broker: Mosquitto) -> Iterator[Recorder]:
     rec = Recorder(broker)
     yield rec
     rec.close()
-
-
-class AgentProcess:
-    """A real ``roiwatch-agent`` process (python -m roiwatch_agent.cli)."""
-
-    def __init__(
-        self,
-        args: list[str],
-        log: Path,
-        stdin: int = subprocess.DEVNULL,
-        command: tuple[str, ...] | None = None,
-    ) -> None:
-        """``command``: an installed ``roiwatch-agent`` (run outside the source tree) instead of this one."""
-        self.log = log
-        self._log_file = log.open("wb")
-        self.proc = subprocess.Popen(
-            [*(command or (sys.executable, "-m", "roiwatch_agent.cli")), *args],
-            stdin=stdin,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            cwd=REPO if command is None else log.parent,
-            start_new_session=True,  # our own process group, like a systemd service
-        )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def descendants(self) -> list[int]:
-        return descendants(self.proc.pid)
-
-    def detector_pids(self) -> list[int]:
-        """Detection processes: the children of the agent's forkserver."""
-        servers = [p for p in children_of(self.proc.pid) if "forkserver" in _cmdline(p)]
-        return sorted(c for s in servers for c in children_of(s))
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.proc.stdin:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self._log_file.close()
-        return self.proc.returncode
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def children_of(pid: int) -> list[int]:
-    return _process_tree().get(pid, [])
-
-
-def descendants(pid: int) -> list[int]:
-    children = _process_tree()
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _process_tree() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] == "Z":
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    return children
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 @pytest.fixture
@@ -302,12 +116,3 @@ def _rect(x0: int, y0: int, x1: int, y1: int) -> list[list[float]]:
 # under their torsos at foot level: it must turn ON. Swapping the rule swaps both outcomes.
 TORSOS = _rect(346, 200, 432, 238)
 FEET = _rect(346, 253, 440, 290)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

@@ -9,18 +9,13 @@ TLS listener accepts a camera. Needs the mosquitto broker and mosquitto_passwd (
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
 import shutil
-import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from paho.mqtt.client import Client, MQTTMessage
@@ -28,7 +23,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-REPO = Path(__file__).resolve().parents[2]
+from roiwatch_dev import REPO
+from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto, free_port
+
 ACL_EXAMPLE = REPO / "docs" / "mosquitto-acl.example"
 CONF_EXAMPLE = REPO / "docs" / "mosquitto.conf.example"
 
@@ -50,46 +47,17 @@ PASSWORDS = {
 }
 
 
-def _find(name: str, *extra: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    return next((p for p in extra if os.access(p, os.X_OK)), None)
-
-
-MOSQUITTO = _find("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-MOSQUITTO_PASSWD = _find("mosquitto_passwd", "/usr/bin/mosquitto_passwd")
-OPENSSL = _find("openssl")
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
+OPENSSL = shutil.which("openssl")
 
 pytestmark = pytest.mark.skipif(
-    MOSQUITTO is None or MOSQUITTO_PASSWD is None,
+    find_mosquitto() is None or MOSQUITTO_PASSWD is None,
     reason="mosquitto broker / mosquitto_passwd not installed (apt-get install mosquitto)",
 )
 
 
 # --------------------------------------------------------------------------------------------
 # Broker
-
-
-def _allow_sockets() -> None:
-    """Home Assistant's pytest plugin (present in the HA test venv) blocks socket creation in
-    every test through pytest-socket; these tests need loopback TCP to their own broker."""
-    try:
-        import pytest_socket
-    except ImportError:
-        return
-    pytest_socket.enable_socket()
-
-
-@pytest.fixture(autouse=True)
-def _sockets_allowed() -> None:
-    _allow_sockets()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _make_certs(directory: Path) -> None:
@@ -114,74 +82,41 @@ def _rewrite(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-@dataclass
-class Broker:
-    port: int
-    tls_port: int | None
-    ca_file: Path | None
-    log: Path
-
-
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    assert MOSQUITTO is not None and MOSQUITTO_PASSWD is not None  # else skipped
-    _allow_sockets()
-    tmp = tmp_path_factory.mktemp("mosquitto")
-    passwd = tmp / "passwd"
-    for i, (user, password) in enumerate(PASSWORDS.items()):
-        create = ["-c"] if i == 0 else []
-        subprocess.run(
-            [MOSQUITTO_PASSWD, "-b", *create, str(passwd), user, password],
-            check=True,
-            capture_output=True,
-        )
-    acl = tmp / "roiwatch.acl"
-    shutil.copyfile(ACL_EXAMPLE, acl)
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A throw-away CA and server certificate for the TLS listener; None without openssl."""
+    if OPENSSL is None:
+        return None
+    directory = tmp_path_factory.mktemp("tls") / "certs"
+    _make_certs(directory)
+    return directory
 
-    port = _free_port()
-    conf = CONF_EXAMPLE.read_text()
-    conf = _rewrite(conf, "password_file /etc/mosquitto/passwd", f"password_file {passwd}")
-    conf = _rewrite(conf, "acl_file /etc/mosquitto/roiwatch.acl", f"acl_file {acl}")
-    conf = _rewrite(conf, "persistence_location /var/lib/mosquitto/", f"persistence_location {tmp}/")
-    conf = _rewrite(conf, "log_dest syslog", "log_dest stderr")
-    conf = _rewrite(conf, "\nlistener 1883 127.0.0.1\n", f"\nlistener {port} {HOST}\n")
-    tls_port: int | None = None
-    ca_file: Path | None = None
-    if OPENSSL is not None:
-        _make_certs(tmp / "certs")
-        tls_port = _free_port()
-        ca_file = tmp / "certs" / "ca.crt"
-        conf = _rewrite(conf, "/etc/mosquitto/certs/", f"{tmp}/certs/")
-        conf = _rewrite(conf, "\nlistener 8883\n", f"\nlistener {tls_port} {HOST}\n")
-    else:  # no way to make certificates: test the plain listener only
-        conf = conf[: conf.index("\nlistener 8883\n")]
-    # Run as whoever runs the tests (as root, mosquitto would otherwise switch to user mosquitto,
-    # which cannot read the temporary directory).
-    conf += f"\nuser {pwd.getpwuid(os.geteuid()).pw_name}\n"
-    conf_file = tmp / "mosquitto.conf"
-    conf_file.write_text(conf)
 
-    log = tmp / "mosquitto.log"
-    with log.open("wb") as log_fh:
-        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf_file)], stdout=log_fh, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mosquitto exited with {proc.returncode}:\n{log.read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"mosquitto did not listen on {port}:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield Broker(port=port, tls_port=tls_port, ca_file=ca_file, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+@pytest.fixture
+def tls_port(certs: Path | None) -> int | None:
+    """The TLS listener's port; None without certificates (the plain listener only is tested)."""
+    return free_port() if certs is not None else None
+
+
+@pytest.fixture
+def broker_options(certs: Path | None, tls_port: int | None) -> dict[str, Any]:
+    """The test's broker (tests/conftest.py) from the example files, paths and ports rewritten."""
+
+    def conf(folder: Path, port: int) -> str:
+        acl = folder / "roiwatch.acl"
+        shutil.copyfile(ACL_EXAMPLE, acl)
+        text = CONF_EXAMPLE.read_text()
+        text = _rewrite(text, "password_file /etc/mosquitto/passwd", f"password_file {folder}/passwd")
+        text = _rewrite(text, "acl_file /etc/mosquitto/roiwatch.acl", f"acl_file {acl}")
+        text = _rewrite(text, "persistence_location /var/lib/mosquitto/", f"persistence_location {folder}/")
+        text = _rewrite(text, "log_dest syslog", "log_dest stderr")
+        text = _rewrite(text, "\nlistener 1883 127.0.0.1\n", f"\nlistener {port} {HOST}\n")
+        if certs is None:
+            return text[: text.index("\nlistener 8883\n")]
+        text = _rewrite(text, "/etc/mosquitto/certs/", f"{certs}/")
+        return _rewrite(text, "\nlistener 8883\n", f"\nlistener {tls_port} {HOST}\n")
+
+    return {"passwords": PASSWORDS, "conf": conf}
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,7 +236,7 @@ class Peer:
 
 
 @pytest.fixture
-def connect(broker: Broker) -> Iterator:
+def connect(broker: Mosquitto, certs: Path | None, tls_port: int | None) -> Iterator:
     peers: list[Peer] = []
 
     def _connect(
@@ -313,8 +248,8 @@ def connect(broker: Broker) -> Iterator:
         if password is None and user is not None:
             password = PASSWORDS[user]
         if tls:
-            assert broker.tls_port is not None
-            peer = Peer(broker.tls_port, user, password, broker.ca_file, will)
+            assert certs is not None and tls_port is not None
+            peer = Peer(tls_port, user, password, certs / "ca.crt", will)
         else:
             peer = Peer(broker.port, user, password, None, will)
         peers.append(peer)
@@ -477,8 +412,8 @@ def test_homeassistant_has_full_access(connect) -> None:
     assert ha.publish("elsewhere/x", b"h") == NOT_AUTHORIZED
 
 
-def test_tls_listener_accepts_a_camera(broker: Broker, connect) -> None:
-    if broker.tls_port is None:
+def test_tls_listener_accepts_a_camera(tls_port: int | None, connect) -> None:
+    if tls_port is None:
         pytest.skip("openssl not installed: cannot make certificates for the TLS listener")
     ha = connect("homeassistant")
     assert accepted(ha.subscribe("roiwatch/porch/status"))

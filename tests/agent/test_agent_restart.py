@@ -16,9 +16,11 @@ import pytest
 
 from roiwatch_agent import protocol
 from roiwatch_agent.cli import build_parser
+from roiwatch_dev.agents import pid_alive
+from roiwatch_dev.waiting import wait_until
 from tests.scene import write_scene
 
-from .conftest import TOPICS, WALKWAY, make_config, pid_alive, roi, wait_until
+from .conftest import TOPICS, WALKWAY, make_config, roi
 from .test_restarts import _dumb_camera, street  # noqa: F401 - a fixture
 
 CAM = "porch"
@@ -39,7 +41,7 @@ def _texts(recorder, topic, after):
 
 
 def _states(recorder, after):
-    return [protocol.parse_status(m.payload)["state"] for m in recorder.on_topic(TOPICS.status(CAM), after)]
+    return [protocol.parse_status(m.payload).state for m in recorder.on_topic(TOPICS.status(CAM), after)]
 
 
 def _restarted(recorder, start_agent, vtest, t0, *extra):
@@ -99,7 +101,7 @@ def test_stopped_for_good_is_offline_after_the_grace_and_never_off(recorder, sta
     gone = recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "offline", after=t0, timeout=15)
     status = recorder.wait_status(CAM, state="offline", after=t0, timeout=15)
     assert gone.at >= t0 + grace - 0.5  # the broker held the will for the grace
-    assert status["error"] == "detection process gone"
+    assert status.error == "detection process gone"
     assert "OFF" not in _texts(recorder, TOPICS.roi(CAM, "walk"), t0)
     assert "OFF" not in _texts(recorder, TOPICS.detected(CAM), t0)
 
@@ -122,7 +124,7 @@ def test_a_person_who_left_during_the_downtime_goes_off_after_the_first_frames(
     start_agent("smart", "--camera", CAM, "--source", str(empty_street), "--loop")
     first = recorder.wait_for(
         TOPICS.status(CAM),
-        lambda m: protocol.parse_status(m.payload)["state"] == "running",
+        lambda m: protocol.parse_status(m.payload).state == "running",
         after=t0,
         timeout=30,
     )
@@ -149,12 +151,12 @@ def test_an_analyzer_restart_keeps_its_dumb_cameras_regions(recorder, start_agen
         assert analyzer.stop() == 0
         start_agent("analyzer")  # a fresh state dir: the states come from the broker
         first = recorder.wait_for(
-            TOPICS.status("gate"), lambda m: protocol.parse_status(m.payload)["state"] == "running", after=t0
+            TOPICS.status("gate"), lambda m: protocol.parse_status(m.payload).state == "running", after=t0
         )
         time.sleep(max(0.0, first.at + 3 + 1 - time.monotonic()))  # past the off_delay: confirmed
     assert _texts(recorder, TOPICS.roi("gate", "walk"), t0) in ([], ["ON"])
     assert "OFF" not in _texts(recorder, TOPICS.detected("gate"), t0)
-    states = [protocol.parse_status(m.payload)["state"] for m in recorder.on_topic(TOPICS.status("gate"), t0)]
+    states = [protocol.parse_status(m.payload).state for m in recorder.on_topic(TOPICS.status("gate"), t0)]
     assert set(states) <= {"starting", "running"}, states
 
 

@@ -16,8 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from roiwatch_agent import protocol
 from roiwatch_agent.broker import parse_broker_url
 from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
+from roiwatch_dev.waiting import wait_until
 
-from .conftest import TOPICS, WALKWAY, make_config, roi, wait_until
+from .conftest import TOPICS, WALKWAY, make_config, roi
 
 SECRET = "s3cret-Pa55word"
 
@@ -195,7 +196,7 @@ def test_agent_keeps_retrying_until_the_broker_appears(start_agent, vtest, tmp_p
         time.sleep(3)
         assert agent.proc.poll() is None
         broker.start()
-        from .conftest import Recorder
+        from roiwatch_dev.recorder import Recorder
 
         rec = Recorder(broker)
         try:

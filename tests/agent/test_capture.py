@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,67 +15,15 @@ import pytest
 
 from roiwatch_agent import protocol
 from roiwatch_agent.video.redact import redact_source
+from roiwatch_dev.agents import children_of, comm, pid_alive
+from roiwatch_dev.fake_rpicam import FakeRpicam, rpicam_pids
+from roiwatch_dev.waiting import wait_until
 
-from .conftest import (
-    REPO,
-    TOPICS,
-    WALKWAY,
-    _cmdline,
-    children_of,
-    make_config,
-    pid_alive,
-    roi,
-    vtest_jpegs,
-    wait_until,
-)
+from .conftest import TOPICS, WALKWAY, make_config, roi, vtest_jpegs
 
 CAM = "porch"
-FAKE = REPO / "tests/agent/fake_rpicam.py"
 SMALL = ("--width", "640", "--height", "480", "--framerate", "10")
 PASSWORD = "s3cret-Pw"
-
-
-class FakeRpicam:
-    """The fake rpicam-vid first on PATH; its start log and its failure switch."""
-
-    def __init__(self, tmp_path: Path, video: Path, name: str = "rpicam-vid") -> None:
-        bin_dir = tmp_path / "bin"
-        bin_dir.mkdir(exist_ok=True)
-        exe = bin_dir / name
-        exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-        exe.chmod(0o755)
-        self.log = tmp_path / "rpicam-starts.log"
-        self.fail_file = tmp_path / "rpicam-fail"
-        self.stall_file = tmp_path / "rpicam-stall"
-        self.env = {
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "FAKE_RPICAM_LOG": str(self.log),
-            "FAKE_RPICAM_FAIL": str(self.fail_file),
-            "FAKE_RPICAM_STALL": str(self.stall_file),
-            "FAKE_RPICAM_VIDEO": str(video),
-        }
-
-    def starts(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def kill_leftovers(self) -> None:
-        """After the test: no fake may outlive it, whatever the test found."""
-        for line in self.starts():
-            pid = int(line.split()[0])
-            if pid in rpicam_pids():
-                os.kill(pid, signal.SIGKILL)
-
-    def fail(self, message: str | None) -> None:
-        if message is None:
-            self.fail_file.unlink(missing_ok=True)
-        else:
-            self.fail_file.write_text(message)
-
-    def stall(self, stalled: bool) -> None:
-        if stalled:
-            self.stall_file.touch()
-        else:
-            self.stall_file.unlink(missing_ok=True)
 
 
 def _state(message) -> tuple[str, int]:
@@ -84,21 +31,7 @@ def _state(message) -> tuple[str, int]:
     return status.state, status.restarts
 
 
-def rpicam_pids() -> list[int]:
-    return [
-        int(p.name)
-        for p in Path("/proc").glob("[0-9]*")
-        if str(FAKE) in _cmdline(int(p.name)) and pid_alive(int(p.name))
-    ]
-
-
 def capture_pids(agent) -> list[int]:
-    def comm(pid: int) -> str:
-        try:
-            return Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
-            return ""
-
     return [p for p in children_of(agent.proc.pid) if comm(p) == "roiwatch-cap"]
 
 

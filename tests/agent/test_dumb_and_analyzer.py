@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 
 from roiwatch_agent import protocol
+from roiwatch_dev.waiting import wait_until
 
-from .conftest import FEET, TOPICS, TORSOS, WALKWAY, make_config, roi, vtest_jpegs, wait_until
+from .conftest import FEET, TOPICS, TORSOS, WALKWAY, make_config, roi, vtest_jpegs
 
 CAM = "gate"
 
@@ -19,7 +20,7 @@ CAM = "gate"
 def test_dumb_camera_streams_jpeg_and_stops_while_disarmed(recorder, start_agent, vtest):
     start_agent("dumb", "--camera", CAM, "--source", str(vtest), "--loop", "--fps", "5", "--width", "320")
     announce = protocol.parse_announce(recorder.wait_for(TOPICS.announce(CAM)).payload, CAM)
-    assert announce["kind"] == "dumb"
+    assert announce.kind == "dumb"
     recorder.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online")
     frame = recorder.wait_for(TOPICS.frame(CAM))
     assert not frame.retain
@@ -81,7 +82,7 @@ def test_analyzer_refuses_bad_pictures_and_keeps_running(recorder, start_agent):
     def running():  # pictures are not retained: send until the analyzer listens
         recorder.publish(TOPICS.frame(CAM), good, retain=False, qos=0)
         return any(
-            protocol.parse_status(m.payload)["state"] == "running"
+            protocol.parse_status(m.payload).state == "running"
             for m in recorder.on_topic(TOPICS.status(CAM))
         )
 
@@ -103,12 +104,12 @@ def test_analyzer_refuses_bad_pictures_and_keeps_running(recorder, start_agent):
         recorder.publish(TOPICS.frame(CAM), payload, retain=False, qos=0)
 
         def names_problem(m, expected=expected):
-            return expected in (protocol.parse_status(m.payload)["error"] or "")
+            return expected in (protocol.parse_status(m.payload).error or "")
 
         status = protocol.parse_status(
             recorder.wait_for(TOPICS.status(CAM), names_problem, after=t0, timeout=10).payload
         )
-        assert status["state"] == "running", status
+        assert status.state == "running", status
         assert expected in analyzer.output
     assert analyzer.detector_pids() == [pid]
 

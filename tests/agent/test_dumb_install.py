@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from roiwatch_agent import __version__, protocol
+from roiwatch_dev import REPO
 
-from .conftest import REPO, TOPICS, vtest_jpegs
+from .conftest import TOPICS, vtest_jpegs
 
 
 def _core_requirements() -> set[str]:

@@ -14,8 +14,10 @@ import cv2
 import numpy as np
 
 from roiwatch_agent import protocol
+from roiwatch_dev.recorder import Recorder
+from roiwatch_dev.waiting import wait_until
 
-from .conftest import TOPICS, WALKWAY, Recorder, make_config, roi, wait_until
+from .conftest import TOPICS, WALKWAY, make_config, roi
 
 CAM = "porch"
 SILENCE = 2.5  # seconds without an answer that count as "no answer" (HA gives up after 1 s)
@@ -110,7 +112,7 @@ def test_slow_camera_answers_from_the_frame_it_holds(recorder, start_agent, vtes
     start_agent("smart", "--camera", CAM, "--source", str(vtest), "--loop")
 
     def running(m) -> bool:
-        return protocol.parse_status(m.payload)["state"] == "running"
+        return protocol.parse_status(m.payload).state == "running"
 
     # "running" is published just after the first frame was read; the next comes 5 s after it.
     started = recorder.wait_for(TOPICS.status(CAM), running, timeout=30).at

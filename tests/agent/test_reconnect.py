@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 from roiwatch_agent import protocol
+from roiwatch_dev.recorder import Message, Recorder
 
-from .conftest import TOPICS, WALKWAY, Message, Recorder, make_config, roi
+from .conftest import TOPICS, WALKWAY, make_config, roi
 
 DOWN_S = 8  # long enough for an uncapped exponential back-off to overshoot
 BACK_WITHIN_S = 5.0
@@ -18,7 +19,7 @@ def _online(m: Message) -> bool:
 
 
 def _running(m: Message) -> bool:
-    return protocol.parse_status(m.payload)["state"] == protocol.STATE_RUNNING
+    return protocol.parse_status(m.payload).state == protocol.STATE_RUNNING
 
 
 def _back_after_restart(broker, live: dict[str, tuple[str, Callable[[Message], bool]]]) -> dict[str, float]:

@@ -19,9 +19,11 @@ import pytest
 from roiwatch_agent import protocol
 from roiwatch_agent.detection.person_model import load_person_detector
 from roiwatch_agent.detection.pipeline import HeldState, Pipeline
+from roiwatch_dev.agents import pid_alive
+from roiwatch_dev.waiting import wait_until
 from tests.scene import read_street
 
-from .conftest import FEET, ROOFTOPS, TOPICS, WALKWAY, make_config, pid_alive, roi, wait_until
+from .conftest import FEET, ROOFTOPS, TOPICS, WALKWAY, make_config, roi
 
 CAM = "porch"
 
@@ -58,12 +60,12 @@ def test_a_region_with_people_never_flaps_across_revisions_and_a_kill(recorder, 
     t_kill = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     status = recorder.wait_status(CAM, state="running", revision=4, after=t_kill, timeout=15)
-    assert status["restarts"] == 1
+    assert status.restarts == 1
     time.sleep(2)  # the new process has decided from its own frames
 
     assert "OFF" not in _texts(recorder, TOPICS.roi(CAM, "walk"), after=on_at)
     assert "OFF" not in _texts(recorder, TOPICS.detected(CAM), after=on_at)
-    states = {protocol.parse_status(m.payload)["state"] for m in recorder.on_topic(TOPICS.status(CAM), on_at)}
+    states = {protocol.parse_status(m.payload).state for m in recorder.on_topic(TOPICS.status(CAM), on_at)}
     assert states <= {"starting", "running"}, states  # never offline or error: HA keeps the sensors
     # The other region was reported, and its retained topic cleared once it was removed.
     assert [m.payload for m in recorder.on_topic(TOPICS.roi(CAM, "roof"))][-1] == b""
@@ -201,7 +203,7 @@ def person():
 
 
 def _cfg(*rois):
-    return protocol.build_config("cam", "smart", 1, list(rois))
+    return protocol.CameraConfig("cam", "smart", 1, rois)
 
 
 def test_held_region_decides_by_the_same_rules(person, street):

@@ -17,9 +17,11 @@ from urllib.parse import quote
 import pytest
 
 from roiwatch_agent.video.redact import redact_source
+from roiwatch_dev.agents import AgentProcess, cmdline
+from roiwatch_dev.recorder import Recorder
 from roiwatch_dev.rtsp_camera import RtspCamera, missing
 
-from .conftest import TOPICS, WALKWAY, AgentProcess, Recorder, _cmdline, make_config, roi
+from .conftest import TOPICS, WALKWAY, make_config, roi
 
 USER, PASSWORD = "viewer", "p@ss:w/rd-7Qx"
 SECRETS = (PASSWORD, quote(PASSWORD, safe=""))  # as typed, and as it stands in the URL
@@ -51,7 +53,7 @@ def _comm(pid: int) -> str:
 
 def _assert_no_password(recorder: Recorder, agent: AgentProcess) -> None:
     """Not in the log, not in any MQTT message, not in any process title of the agent."""
-    titles = {pid: _cmdline(pid) + _comm(pid) for pid in [agent.proc.pid, *agent.descendants()]}
+    titles = {pid: cmdline(pid) + _comm(pid) for pid in [agent.proc.pid, *agent.descendants()]}
     assert len(titles) >= 4, titles  # main, capture, forkserver, detection (and the resource tracker)
     for secret in SECRETS:
         assert secret not in agent.output

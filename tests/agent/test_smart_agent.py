@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -10,8 +11,10 @@ import cv2
 import numpy as np
 
 from roiwatch_agent import protocol
+from roiwatch_dev.agents import pid_alive
+from roiwatch_dev.waiting import wait_until
 
-from .conftest import FEET, ROOFTOPS, TOPICS, TORSOS, WALKWAY, make_config, pid_alive, roi, wait_until
+from .conftest import FEET, ROOFTOPS, TOPICS, TORSOS, WALKWAY, make_config, roi
 
 CAM = "porch"
 
@@ -67,7 +70,7 @@ def test_new_revision_restarts_detection_process(recorder, start_agent, vtest):
     t0 = time.monotonic()
     recorder.publish(TOPICS.config(CAM), make_config(CAM, 2, [roi("walk", WALKWAY), roi("roof", ROOFTOPS)]))
     status = recorder.wait_status(CAM, state="running", revision=2, after=t0)
-    assert status["restarts"] == 0  # a planned restart is not a crash
+    assert status.restarts == 0  # a planned restart is not a crash
     assert not pid_alive(old)
     assert wait_until(lambda: len(agent.detector_pids()) == 1)
     assert agent.detector_pids() != [old]
@@ -81,7 +84,7 @@ def test_new_revision_restarts_detection_process(recorder, start_agent, vtest):
     # A bad armed payload after it: once its error is reported, the repeat was handled too.
     recorder.publish(TOPICS.armed(CAM), "MAYBE")
     status = _wait_error(recorder, t1, "expected ON or OFF")
-    assert (status["state"], status["revision"]) == ("running", 2)
+    assert (status.state, status.revision) == ("running", 2)
     assert _states_since(recorder, t1) == {"running"}  # never "starting": no restart
     assert agent.detector_pids() == [current]
 
@@ -107,7 +110,7 @@ def test_killed_detection_process_is_noticed_and_restarted(recorder, start_agent
     t0 = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     status = recorder.wait_status(CAM, state="running", after=t0, timeout=15)
-    assert status["restarts"] == 1
+    assert status.restarts == 1
     assert wait_until(lambda: len(agent.detector_pids()) == 1)
     assert agent.detector_pids() != [pid]
     # The broker holds the dead process's last will (WILL_DELAY) and drops it when the new
@@ -126,13 +129,13 @@ def test_broker_restart_resynchronises_state(broker, recorder, start_agent, vtes
         f.unlink()
     time.sleep(2)
     broker.start()
-    from .conftest import Recorder
+    from roiwatch_dev.recorder import Recorder
 
     fresh = Recorder(broker)
     try:
         fresh.wait_for(TOPICS.availability(CAM), lambda m: m.text == "online", timeout=40)
         status = fresh.wait_status(CAM, state="running", revision=1, timeout=20)
-        assert status["restarts"] == 0
+        assert status.restarts == 0
         fresh.wait_for(TOPICS.roi(CAM, "walk"))
         fresh.wait_for(TOPICS.announce(CAM))
         assert agent.detector_pids() == [pid]  # detection never stopped
@@ -156,7 +159,7 @@ def test_cached_config_detects_after_reboot_with_broker_down(broker, recorder, s
     assert wait_until(lambda: len(second.detector_pids()) == 1, timeout=10)
     time.sleep(1)
     broker.start()
-    from .conftest import Recorder
+    from roiwatch_dev.recorder import Recorder
 
     fresh = Recorder(broker)
     try:
@@ -168,24 +171,25 @@ def test_cached_config_detects_after_reboot_with_broker_down(broker, recorder, s
 def test_bad_configs_are_refused_and_last_good_keeps_running(recorder, start_agent, vtest):
     agent = _running_agent(recorder, start_agent, vtest, "--loop")
     [pid] = agent.detector_pids()
-    good = protocol.build_config(CAM, "smart", 2, [roi("walk", WALKWAY)])
+    good = protocol.CameraConfig(CAM, "smart", 2, (roi("walk", WALKWAY),))
+    wire = good.to_wire()  # broken on the wire, as no valid CameraConfig can be
+
+    def sent(**changed: object) -> bytes:
+        return json.dumps({**wire, **changed}).encode()
+
     bad_payloads = {
         "not valid JSON": b"{not json",
-        "unknown config schema": protocol.encode_config({**good, "schema": 2}),
-        "not 'porch'": protocol.encode_config({**good, "camera_id": "garden"}),
-        "outside the picture": protocol.encode_config(
-            {**good, "rois": [{**good["rois"][0], "points": [[0, 0], [1.5, 0], [1, 1]]}]}
-        ),
-        "crosses itself": protocol.encode_config(
-            {**good, "rois": [{**good["rois"][0], "points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}
-        ),
+        "unknown config schema": sent(schema=2),
+        "not 'porch'": sent(camera_id="garden"),
+        "outside the picture": sent(rois=[{**wire["rois"][0], "points": [[0, 0], [1.5, 0], [1, 1]]}]),
+        "crosses itself": sent(rois=[{**wire["rois"][0], "points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]),
         "exceeds 65536 bytes": b" " * (200 * 1024 * 1024),
     }
     for expected, payload in bad_payloads.items():
         t0 = time.monotonic()
         recorder.publish(TOPICS.config(CAM), payload)
         status = _wait_error(recorder, t0, expected)
-        assert status["state"] == "running" and status["revision"] == 1, status
+        assert status.state == "running" and status.revision == 1, status
         assert agent.detector_pids() == [pid], f"{expected}: detection was restarted"
         assert expected in agent.output
     t0 = time.monotonic()
@@ -193,20 +197,20 @@ def test_bad_configs_are_refused_and_last_good_keeps_running(recorder, start_age
     _wait_error(recorder, t0, "expected ON or OFF")
     # A good config clears the error.
     t0 = time.monotonic()
-    recorder.publish(TOPICS.config(CAM), protocol.encode_config(good))
+    recorder.publish(TOPICS.config(CAM), protocol.build_config(good))
     status = recorder.wait_status(CAM, state="running", revision=2, after=t0)
-    assert status["error"] is None
+    assert status.error is None
 
 
 def _states_since(recorder, after):
     messages = recorder.on_topic(TOPICS.status(CAM), after=after)
-    return {protocol.parse_status(m.payload)["state"] for m in messages}
+    return {protocol.parse_status(m.payload).state for m in messages}
 
 
 def _wait_error(recorder, after, text):
     def has(m):
         try:
-            return text in (protocol.parse_status(m.payload)["error"] or "")
+            return text in (protocol.parse_status(m.payload).error or "")
         except protocol.ProtocolError:
             return False
 
@@ -240,7 +244,7 @@ def test_disarmed_state_survives_a_broker_that_lost_everything(broker, recorder,
     for f in broker.dir.glob("*.db"):
         f.unlink()
     broker.start()
-    from .conftest import Recorder
+    from roiwatch_dev.recorder import Recorder
 
     fresh = Recorder(broker)
     try:
@@ -274,16 +278,16 @@ def test_a_burst_of_revisions_restarts_detection_once(broker, recorder, start_ag
     # Each detection process says "starting" on its own connection before it runs; the one
     # running revision 6 was started last, so every earlier "starting" has arrived by now.
     started = [
-        protocol.parse_status(m.payload)["revision"]
+        protocol.parse_status(m.payload).revision
         for m in recorder.on_topic(TOPICS.status(CAM), after=t0)
-        if protocol.parse_status(m.payload)["state"] == "starting"
+        if protocol.parse_status(m.payload).state == "starting"
     ]
     # The agent acts on the first message at once, so revision 2 or 3 starts alone; the rest
     # cost one restart together (2 starts measured every time; one per revision would be 5).
     assert started[-1] == 6 and len(started) <= 3, started
     # Never two processes publishing at once: no status of an older revision after a newer one.
     revisions = [
-        protocol.parse_status(m.payload)["revision"] for m in recorder.on_topic(TOPICS.status(CAM), t0)
+        protocol.parse_status(m.payload).revision for m in recorder.on_topic(TOPICS.status(CAM), t0)
     ]
     assert revisions == sorted(revisions), revisions
     # Every detection process of a camera connects under one client id: had two been connected

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
-from tests.agent.conftest import _cmdline, descendants
+from roiwatch_dev import REPO
+from roiwatch_dev.agents import cmdline, descendants
+from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 APP_ROOT = Path(os.environ.get("ROIWATCH_APP_ROOT", REPO / ".cache/app-trixie-root"))
 ENTRY = "/opt/roiwatch/bin/roiwatch-app"
 TOKEN = "supervisor-token-for-the-app"
@@ -44,19 +44,9 @@ def app_root() -> Path:
 
 
 @pytest.fixture
-def app_broker(socket_enabled: None, tmp_path: Path) -> Iterator[Mosquitto]:
-    """A real mosquitto on which every client needs its user and password."""
-    if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed: run scripts/setup")
-    passwd = tmp_path / "passwd"
-    for user, password in PASSWORDS.items():
-        create = ["-c"] if not passwd.exists() else []
-        subprocess.run(["mosquitto_passwd", "-b", *create, str(passwd), user, password], check=True)
-    broker = Mosquitto(extra_conf=f"password_file {passwd}\n")
-    broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
-    broker.start()
-    yield broker
-    broker.close()
+def broker_options() -> dict[str, Any]:
+    """The test's broker (tests/conftest.py) wants every client's user and password."""
+    return {"passwords": PASSWORDS}
 
 
 class _Server(ThreadingHTTPServer):
@@ -96,7 +86,7 @@ class _Quiet(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def supervisor(app_broker: Mosquitto) -> Iterator[_Server]:
+def supervisor(broker: Mosquitto) -> Iterator[_Server]:
     """The Supervisor's API as the app sees it: /services/mqtt, for the app's token only."""
 
     class Handler(_Quiet):
@@ -111,7 +101,7 @@ def supervisor(app_broker: Mosquitto) -> Iterator[_Server]:
                 data = {
                     "addon": "core_mosquitto",
                     "host": "127.0.0.1",
-                    "port": app_broker.port,
+                    "port": broker.port,
                     "ssl": False,
                     "username": "addons",
                     "password": PASSWORDS["addons"],
@@ -173,18 +163,18 @@ class App:
         """Pids of the app's agent processes (``role``: analyzer or smart), not their detectors."""
         if self.proc is None:
             return []
-        return [pid for pid in descendants(self.proc.pid) if f"bin/roiwatch-agent {role}" in _cmdline(pid)]
+        return [pid for pid in descendants(self.proc.pid) if f"bin/roiwatch-agent {role}" in cmdline(pid)]
 
     def wait_for(self, predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (result := predicate()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.output[-3000:]}")
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(
-                    f"the app exited ({self.proc.returncode}) waiting for {what}\n{self.output}"
-                )
-            time.sleep(0.1)
+        """``predicate``'s true value; fails at the timeout, or at once if the app exits, with its log."""
+
+        def done() -> Any:
+            if (result := predicate()) or self.proc is None or self.proc.poll() is None:
+                return result
+            raise AssertionError(f"the app exited ({self.proc.returncode}) waiting for {what}\n{self.output}")
+
+        if not (result := wait_until(done, timeout, 0.1)):
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.output[-3000:]}")
         return result
 
     def stop(self) -> int | None:

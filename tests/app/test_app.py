@@ -17,19 +17,11 @@ from pathlib import Path
 import pytest
 
 from roiwatch_agent import protocol
+from roiwatch_dev.agents import cmdline, descendants, pid_alive
 from roiwatch_dev.mosquitto import Mosquitto
-from tests.agent.conftest import (
-    TOPICS,
-    WALKWAY,
-    Recorder,
-    _cmdline,
-    descendants,
-    make_config,
-    pid_alive,
-    roi,
-    video_path,
-    wait_until,
-)
+from roiwatch_dev.recorder import Recorder
+from roiwatch_dev.waiting import wait_until
+from tests.agent.conftest import TOPICS, WALKWAY, make_config, roi, video_path
 
 from .conftest import PASSWORDS, App
 
@@ -74,7 +66,7 @@ def test_no_broker_from_the_supervisor_is_one_clear_line_and_exit_3(app: App, su
 
 
 @pytest.fixture
-def dumb_camera(app_broker: Mosquitto, tmp_path: Path) -> subprocess.Popen[bytes]:
+def dumb_camera(broker: Mosquitto, tmp_path: Path) -> subprocess.Popen[bytes]:
     """An ESP32-CAM-like dumb camera: vtest.avi's frames as JPEGs over MQTT, with its own login."""
     if not video_path().exists():
         pytest.skip("vtest.avi is missing: run scripts/setup")
@@ -82,7 +74,7 @@ def dumb_camera(app_broker: Mosquitto, tmp_path: Path) -> subprocess.Popen[bytes
     proc = subprocess.Popen(
         [
             *(str(HOST_AGENT), "dumb", "--camera", CAM, "--source", str(video_path()), "--loop"),
-            *("--fps", "5", "--width", "384", "--broker", f"mqtt://{CAM}@127.0.0.1:{app_broker.port}"),
+            *("--fps", "5", "--width", "384", "--broker", f"mqtt://{CAM}@127.0.0.1:{broker.port}"),
         ],
         env={**os.environ, "ROIWATCH_MQTT_PASSWORD": PASSWORDS[CAM]},
         stdout=log,
@@ -95,9 +87,9 @@ def dumb_camera(app_broker: Mosquitto, tmp_path: Path) -> subprocess.Popen[bytes
 
 
 @pytest.fixture
-def ha(app_broker: Mosquitto) -> Recorder:
+def ha(broker: Mosquitto) -> Recorder:
     """What Home Assistant publishes and sees, logged in as it."""
-    recorder = Recorder(app_broker, ("homeassistant", PASSWORDS["homeassistant"]))
+    recorder = Recorder(broker, ("homeassistant", PASSWORDS["homeassistant"]))
     yield recorder
     recorder.close()
 
@@ -136,6 +128,6 @@ def test_dumb_camera_analysed_and_a_dead_agent_restarted(
     assert app.stop() == 0
     # (the forkserver and resource tracker end on their own once the agent's pipes close)
     assert wait_until(lambda: not [pid for pid in processes if pid_alive(pid)], 10), [
-        _cmdline(pid) for pid in processes if pid_alive(pid)
+        cmdline(pid) for pid in processes if pid_alive(pid)
     ]
     assert "Stopped" in app.output.splitlines()[-1]

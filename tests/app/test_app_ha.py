@@ -27,8 +27,9 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.roiwatch.const import DOMAIN
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 from tests.agent.conftest import video_path, vtest_jpegs
-from tests.ha.helpers import add_region, camera_device, is_state, setup_real_mqtt, wait_for
+from tests.ha.helpers import add_region, camera_device, is_state, setup_real_mqtt
 
 from .conftest import PASSWORDS, App, _Server
 
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.usefixtures("enable_custom_integrations", "mock_hass_co
 
 
 @pytest.fixture
-def ip_camera(app_broker: Mosquitto) -> Iterator[_Server]:
+def ip_camera(broker: Mosquitto) -> Iterator[_Server]:
     """One IP camera: /stream.mjpg (HTTP basic auth) and /snapshot.jpg, showing vtest.avi live."""
     if not video_path().exists():
         pytest.skip("vtest.avi is missing: run scripts/setup")
@@ -120,11 +121,11 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     app: App,
-    app_broker: Mosquitto,
+    broker: Mosquitto,
     ip_camera: _Server,
 ) -> None:
     user, password = CAMERA_LOGIN
-    mqtt_entry = await setup_real_mqtt(hass, app_broker, ("homeassistant", PASSWORDS["homeassistant"]))
+    mqtt_entry = await setup_real_mqtt(hass, broker, ("homeassistant", PASSWORDS["homeassistant"]))
     stream_url = f"http://{user}:{password}@127.0.0.1:{ip_camera.server_address[1]}/stream.mjpg"
     # A camera whose password is wrong: its error reaches HA, its password does not.
     wrong = "wrong-pw-40c2"
@@ -149,7 +150,7 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
                 lambda e=entry: camera_device(hass, e.entry_id).model == "Smart camera (Home Assistant app)",
                 f"{cam}'s device to say where it is analysed",
             )
-            assert entry.runtime_data.data.announce["host"] == "Home Assistant app"
+            assert entry.runtime_data.data.announce.host == "Home Assistant app"
             await add_region(hass, entry.entry_id)
         for cam in entries:
             await wait_for(is_state(hass, f"binary_sensor.{cam}_walkway", "on"), f"a person on {cam}", 120)
@@ -171,12 +172,12 @@ async def test_stream_cameras_discovered_and_detecting_in_home_assistant(
         # The streams' passwords: not in the app's log, the cameras' status or the diagnostics.
         gate = entries["gate"]
         status = gate.runtime_data.data.status
-        assert status is not None and status["state"] == "running"
+        assert status is not None and status.state == "running"
         await wait_for(lambda: door.runtime_data.error, "the refused camera's error in HA", 60)
         refused = door.runtime_data.data.status
         for secret, entry, shown in ((password, gate, status), (wrong, door, refused)):
             diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
-            assert secret not in json.dumps(shown)
+            assert secret not in repr(shown)  # every field of the status
             assert secret not in json.dumps(diagnostics)
             assert secret not in app.output
         assert f"source http://{user}:***@127.0.0.1" in app.output

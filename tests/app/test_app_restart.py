@@ -14,7 +14,9 @@ import subprocess
 import time
 
 from roiwatch_agent import protocol
-from tests.agent.conftest import TOPICS, WALKWAY, Recorder, make_config, pid_alive, roi
+from roiwatch_dev.agents import pid_alive
+from roiwatch_dev.recorder import Recorder
+from tests.agent.conftest import TOPICS, WALKWAY, make_config, roi
 
 from .conftest import App
 from .test_app import CAM, dumb_camera, ha  # noqa: F401 - fixtures
@@ -25,7 +27,7 @@ OFF_DELAY = 6  # longer than the person model's own misses on these pictures: an
 def _unnoticed(recorder: Recorder, after: float) -> None:
     assert "OFF" not in [m.text for m in recorder.on_topic(TOPICS.roi(CAM, "walk"), after)]
     assert "OFF" not in [m.text for m in recorder.on_topic(TOPICS.detected(CAM), after)]
-    states = [protocol.parse_status(m.payload)["state"] for m in recorder.on_topic(TOPICS.status(CAM), after)]
+    states = [protocol.parse_status(m.payload).state for m in recorder.on_topic(TOPICS.status(CAM), after)]
     assert set(states) <= {"starting", "running"}, states
 
 

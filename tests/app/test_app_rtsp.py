@@ -16,18 +16,11 @@ from urllib.parse import quote
 import pytest
 
 from roiwatch_agent.video.redact import redact_source
+from roiwatch_dev.agents import children_of, cmdline, descendants
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.recorder import Recorder
 from roiwatch_dev.rtsp_camera import RtspCamera, missing
-from tests.agent.conftest import (
-    TOPICS,
-    WALKWAY,
-    Recorder,
-    _cmdline,
-    children_of,
-    descendants,
-    make_config,
-    roi,
-)
+from tests.agent.conftest import TOPICS, WALKWAY, make_config, roi
 
 from .conftest import PASSWORDS, App
 
@@ -47,16 +40,16 @@ def rtsp_camera(tmp_path: Path) -> Iterator[RtspCamera]:
 
 
 @pytest.fixture
-def ha(app_broker: Mosquitto) -> Iterator[Recorder]:
+def ha(broker: Mosquitto) -> Iterator[Recorder]:
     """What Home Assistant publishes and sees, logged in as it."""
-    recorder = Recorder(app_broker, ("homeassistant", PASSWORDS["homeassistant"]))
+    recorder = Recorder(broker, ("homeassistant", PASSWORDS["homeassistant"]))
     yield recorder
     recorder.close()
 
 
 def _detectors(app: App) -> list[int]:
     """The detection processes of the app's agents: the children of each agent's forkserver."""
-    servers = [p for agent in app.agents("smart") for p in children_of(agent) if "forkserver" in _cmdline(p)]
+    servers = [p for agent in app.agents("smart") for p in children_of(agent) if "forkserver" in cmdline(p)]
     return sorted(c for s in servers for c in children_of(s))
 
 
@@ -89,7 +82,7 @@ def test_rtsp_cameras_with_a_password_survive_the_camera_going_away(
 
     # The password: in no log line, no MQTT message, no process title of the app and its agents.
     assert app.proc is not None
-    titles = {pid: _cmdline(pid) for pid in [app.proc.pid, *descendants(app.proc.pid)]}
+    titles = {pid: cmdline(pid) for pid in [app.proc.pid, *descendants(app.proc.pid)]}
     assert len(titles) >= 10, titles  # the app, and main, capture, forkserver, detection of each camera
     for secret in SECRETS:
         assert secret not in app.output

@@ -38,10 +38,11 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 from tests.scene import write_scene
 
 from .conftest import camera_entry, set_up
-from .helpers import AGENT, VIDEO, setup_real_mqtt, wait_for
+from .helpers import AGENT, VIDEO, setup_real_mqtt
 
 CAMERA = "benchcam"
 REGION = "binary_sensor.benchcam_walkway"
@@ -97,8 +98,8 @@ async def test_bench_ha_end_to_end(hass: HomeAssistant, broker: Mosquitto, tmp_p
             status = protocol.parse_status(msg.payload)
         except protocol.ProtocolError:
             return
-        if status["state"] == "running" and status["revision"] not in running_at:
-            running_at[status["revision"]] = time.monotonic()
+        if status.state == "running" and status.revision not in running_at:
+            running_at[status.revision] = time.monotonic()
 
     unsubscribe = await mqtt.async_subscribe(hass, f"roiwatch/{CAMERA}/status", on_status)
     log = (tmp_path / "agent.log").open("wb")

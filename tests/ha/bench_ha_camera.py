@@ -37,10 +37,11 @@ from custom_components.roiwatch.const import CONF_CAMERA_ID, CONF_FPS, CONF_KIND
 from custom_components.roiwatch.pump import FramePump
 from roiwatch_dev.mosquitto import Mosquitto, free_port
 from roiwatch_dev.picture_server import PictureServer
+from roiwatch_dev.waiting import wait_for
 
 from .bench_e2e import _agent
 from .conftest import camera_entry, set_up
-from .helpers import VIDEO, add_region, setup_real_mqtt, wait_for
+from .helpers import VIDEO, add_region, setup_real_mqtt
 
 ROOT = Path(__file__).parents[2]
 FPS = 2.0

@@ -125,15 +125,6 @@ def entry() -> MockConfigEntry:
 
 
 @pytest.fixture
-def broker(socket_enabled: None) -> Iterator[Mosquitto]:
-    """A real mosquitto on 127.0.0.1 (the harness blocks sockets unless socket_enabled)."""
-    server = Mosquitto()
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def agents(broker: Mosquitto, tmp_path: Path) -> Iterator[AgentProcesses]:
     """Real agent processes on the test's broker, stopped (SIGTERM to their groups) at the end."""
     processes = AgentProcesses(broker, tmp_path)

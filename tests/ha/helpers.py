@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +33,9 @@ from custom_components.roiwatch.const import (
     CONF_SENSITIVITY,
     SUBENTRY_ROI,
 )
-from custom_components.roiwatch.protocol import parse_config
+from custom_components.roiwatch.protocol import CameraConfig, parse_config
 from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
+from roiwatch_dev.waiting import wait_for
 
 AGENT = Path(sys.executable).parent / "roiwatch-agent"
 """The agent installed beside this Python: each leg of the test matrix runs its own."""
@@ -72,16 +72,6 @@ def camera_device(hass: HomeAssistant, entry_id: str) -> dr.DeviceEntry:
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry_id)
     assert len(devices) == 1, devices
     return devices[0]
-
-
-async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> float:
-    """Poll until ``predicate()`` is true; returns when that happened (monotonic)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic()
 
 
 def is_state(hass: HomeAssistant, entity_id: str, value: str) -> Callable[[], bool]:
@@ -246,7 +236,7 @@ class Recorder(_Client):
         await self.flush()
         return self.on(topic)
 
-    async def configs(self, camera_id: str = CAMERA_ID) -> list[dict]:
+    async def configs(self, camera_id: str = CAMERA_ID) -> list[CameraConfig]:
         """Every config published for a camera, each retained, QoS 1 and valid for the protocol."""
         configs = []
         for payload, qos, retain in await self.published(f"roiwatch/{camera_id}/config"):
@@ -276,7 +266,7 @@ async def retained(broker: Mosquitto, topic_filter: str = "roiwatch/#") -> dict[
     return {m.topic: m for m in reader.received if m.retain}
 
 
-async def retained_config(broker: Mosquitto, camera_id: str = CAMERA_ID) -> dict[str, Any] | None:
+async def retained_config(broker: Mosquitto, camera_id: str = CAMERA_ID) -> CameraConfig | None:
     """The camera's config the broker holds (checked against the protocol, retained at QoS 1)."""
     held = (await retained(broker, f"roiwatch/{camera_id}/config")).get(f"roiwatch/{camera_id}/config")
     if held is None:

@@ -19,16 +19,9 @@ from homeassistant.core import Event, HomeAssistant, callback
 
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 
-from .helpers import (
-    REAL_AGENT_MARKS,
-    VIDEO,
-    AgentProcesses,
-    add_region,
-    is_state,
-    setup_real_mqtt,
-    wait_for,
-)
+from .helpers import REAL_AGENT_MARKS, VIDEO, AgentProcesses, add_region, is_state, setup_real_mqtt
 from .test_e2e import _add_discovered_camera
 
 CAMERA = "porch"

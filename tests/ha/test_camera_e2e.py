@@ -11,8 +11,9 @@ from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.roiwatch.protocol import PREVIEW_MAX_WIDTH
+from roiwatch_dev.waiting import wait_for
 
-from .helpers import REAL_AGENT_MARKS, wait_for
+from .helpers import REAL_AGENT_MARKS
 from .test_e2e import agent as real_agent  # noqa: F401 (the fixture running the real agent)
 
 pytestmark = REAL_AGENT_MARKS

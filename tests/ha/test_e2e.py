@@ -35,16 +35,9 @@ from custom_components.roiwatch.const import (
 )
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 
-from .helpers import (
-    REAL_AGENT_MARKS,
-    VIDEO,
-    AgentProcesses,
-    is_state,
-    retained_config,
-    setup_real_mqtt,
-    wait_for,
-)
+from .helpers import REAL_AGENT_MARKS, VIDEO, AgentProcesses, is_state, retained_config, setup_real_mqtt
 
 CAMERA = "porch"
 REGION = "binary_sensor.porch_walkway"
@@ -243,10 +236,10 @@ async def test_region_from_editor_end_to_end(
         assert revision == 2
         # The answer names the revision built for the change; its publish may still be on the way.
         deadline = time.monotonic() + 10
-        while (held := await retained_config(broker, CAMERA))["revision"] != revision:
+        while (held := await retained_config(broker, CAMERA)).revision != revision:
             assert time.monotonic() < deadline, held
             await asyncio.sleep(0.1)
-        assert [r["name"] for r in held["rois"]] == ["Walkway"]
+        assert [r.name for r in held.rois] == ["Walkway"]
 
         def coordinator() -> RoiWatchCoordinator:
             return entry.runtime_data  # a new region reloads the entry: looked up each time

@@ -32,21 +32,18 @@ from custom_components.roiwatch import ha_camera, issues
 from custom_components.roiwatch.const import CONF_KIND, CONF_OFF_DELAY, CONF_SOURCE, DOMAIN, KIND_HA
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
 from custom_components.roiwatch.diagnostics import async_get_config_entry_diagnostics
-from custom_components.roiwatch.protocol import STATE_RUNNING, build_status, check_picture, parse_announce
+from custom_components.roiwatch.protocol import (
+    STATE_RUNNING,
+    Status,
+    build_status,
+    check_picture,
+    parse_announce,
+)
 from roiwatch_dev.mosquitto import Mosquitto
 from roiwatch_dev.picture_server import PictureServer
+from roiwatch_dev.waiting import wait_for
 
-from .helpers import (
-    REAL_AGENT_MARKS,
-    VIDEO,
-    Agent,
-    AgentProcesses,
-    Recorder,
-    add_region,
-    is_state,
-    retained,
-    wait_for,
-)
+from .helpers import REAL_AGENT_MARKS, VIDEO, Agent, AgentProcesses, Recorder, add_region, is_state, retained
 
 CAMERA = "yard"
 REGION = "binary_sensor.yard_walkway"
@@ -131,7 +128,7 @@ async def test_ha_camera_end_to_end(
     # Announced as a dumb camera whose host is Home Assistant; frames are JPEGs within limits.
     held = await retained(broker, f"roiwatch/{CAMERA}/announce")
     announce = parse_announce(held[f"roiwatch/{CAMERA}/announce"].payload, CAMERA)
-    assert (announce["kind"], announce["host"]) == ("dumb", "Home Assistant")
+    assert (announce.kind, announce.host) == ("dumb", "Home Assistant")
     await wait_for(is_state(hass, REGION, "on"), "a person in the region", 60)
     await recorder.flush()
     frames = _frames(recorder)
@@ -249,7 +246,7 @@ async def test_no_analyzer(hass: HomeAssistant, broker: Mosquitto, server: Pictu
         agent = Agent(hass, broker, CAMERA)
         await agent.connected()
         try:
-            await agent.send("status", build_status(STATE_RUNNING, revision=1, version="0.1.0"))
+            await agent.send("status", build_status(Status(STATE_RUNNING, revision=1, version="0.1.0")))
         finally:
             agent.close()
         await wait_for(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -27,35 +26,22 @@ from custom_components.roiwatch.const import (
     DOMAIN,
     SUBENTRY_ROI,
 )
-from custom_components.roiwatch.protocol import build_config, config_content, parse_config
+from custom_components.roiwatch.protocol import CameraConfig, RoiConfig, parse_config
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry
-from .helpers import Agent, Recorder, camera_device, is_state, retained, retained_config, wait_for
+from .helpers import Agent, Recorder, camera_device, is_state, retained, retained_config
 
 STORAGE_KEY = "roiwatch.{}"
 
 
-def expected_rois() -> list[dict[str, Any]]:
+def expected_rois() -> tuple[RoiConfig, ...]:
     """The fixture camera's regions as the wire carries them."""
-    return [
-        {
-            "id": ROI_PERSON,
-            "name": "Path",
-            "detect": "person",
-            "points": SQUARE,
-            "sensitivity": 50,
-            "off_delay": 10,
-        },
-        {
-            "id": ROI_MOTION,
-            "name": "Gate",
-            "detect": "motion",
-            "points": TRIANGLE,
-            "sensitivity": 70,
-            "off_delay": 4,
-        },
-    ]
+    return (
+        RoiConfig(id=ROI_PERSON, name="Path", detect="person", points=SQUARE, sensitivity=50, off_delay=10),
+        RoiConfig(id=ROI_MOTION, name="Gate", detect="motion", points=TRIANGLE, sensitivity=70, off_delay=4),
+    )
 
 
 async def test_setup_publishes_whole_config(
@@ -63,14 +49,7 @@ async def test_setup_publishes_whole_config(
 ) -> None:
     """At setup the whole config goes out, retained, QoS 1, revision 1; the broker holds it."""
     assert loaded_entry.state is ConfigEntryState.LOADED
-    expected = {
-        "schema": 1,
-        "camera_id": CAMERA_ID,
-        "kind": "smart",
-        "revision": 1,
-        "fps": 5.0,
-        "rois": expected_rois(),
-    }
+    expected = CameraConfig(camera_id=CAMERA_ID, kind="smart", revision=1, rois=expected_rois(), fps=5.0)
     assert await recorder.configs() == [expected]
     assert await retained_config(broker) == expected
 
@@ -105,45 +84,82 @@ async def test_revision_stable_across_reload_and_rises_on_change(
     """Same content, same revision; new content, next revision; stored outside the entry."""
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    assert [c["revision"] for c in await recorder.configs()] == [1, 1]
+    assert [c.revision for c in await recorder.configs()] == [1, 1]
 
     hass.config_entries.async_update_entry(loaded_entry, options={CONF_FPS: 2.0})
     await hass.async_block_till_done()
     configs = await recorder.configs()
-    assert [c["revision"] for c in configs] == [1, 1, 2]
-    assert configs[-1]["fps"] == 2.0
+    assert [c.revision for c in configs] == [1, 1, 2]
+    assert configs[-1].fps == 2.0
     assert await retained_config(broker) == configs[-1]
     assert hass_storage[STORAGE_KEY.format(loaded_entry.entry_id)]["data"]["revision"] == 2
     assert "revision" not in loaded_entry.data
 
     assert await hass.config_entries.async_reload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    assert [c["revision"] for c in await recorder.configs()] == [1, 1, 2, 2]
+    assert [c.revision for c in await recorder.configs()] == [1, 1, 2, 2]
 
 
-@pytest.mark.parametrize("same_content", [True, False])
+# The fixture camera's content as the previous version stored it (its voluptuous-normalised
+# config without the revision): fps a float, the points as the region editor's JSON gave them.
+PREVIOUS_CONTENT: dict[str, Any] = {
+    "schema": 1,
+    "camera_id": CAMERA_ID,
+    "kind": "smart",
+    "fps": 5.0,
+    "rois": [
+        {
+            "id": ROI_PERSON,
+            "name": "Path",
+            "detect": "person",
+            "points": SQUARE,
+            "sensitivity": 50,
+            "off_delay": 10,
+        },
+        {
+            "id": ROI_MOTION,
+            "name": "Gate",
+            "detect": "motion",
+            "points": [[0, 0], [0.5, 0], [0, 0.5]],
+            "sensitivity": 70,
+            "off_delay": 4,
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "revision"),
+    [
+        (PREVIOUS_CONTENT, 41),
+        (PREVIOUS_CONTENT | {"fps": 9.0}, 42),
+        ({"rois": "unreadable"}, 42),
+    ],
+    ids=["same", "changed", "unreadable"],
+)
 async def test_revision_survives_restart(
     hass: HomeAssistant,
     mqtt_entry: MockConfigEntry,
     broker: Mosquitto,
     hass_storage: dict[str, Any],
-    same_content: bool,
+    content: dict[str, Any],
+    revision: int,
 ) -> None:
-    """A new HA (storage from disk) goes on from the stored revision."""
+    """A new HA (or an upgraded one: storage from disk) goes on from the stored revision.
+
+    Content the previous version saved is the same content: nobody's revision jumps on upgrade.
+    """
     entry = camera_entry()
-    content = config_content(build_config(CAMERA_ID, "smart", 0, expected_rois(), fps=5.0))
-    if not same_content:
-        content["fps"] = 9.0
     hass_storage[STORAGE_KEY.format(entry.entry_id)] = {
         "version": 1,
         "minor_version": 1,
         "key": STORAGE_KEY.format(entry.entry_id),
-        "data": {"revision": 41, "content": json.loads(json.dumps(content))},
+        "data": {"revision": 41, "content": content},
     }
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert (await retained_config(broker))["revision"] == (41 if same_content else 42)
+    assert (await retained_config(broker)).revision == revision
 
 
 async def test_region_edit_republishes_without_reload(
@@ -158,8 +174,8 @@ async def test_region_edit_republishes_without_reload(
     await hass.async_block_till_done()
     assert loaded_entry.runtime_data is coordinator
     config = (await recorder.configs())[-1]
-    assert config["revision"] == 2
-    assert config["rois"][0]["sensitivity"] == 90
+    assert config.revision == 2
+    assert config.rois[0].sensitivity == 90
     assert await retained_config(broker) == config
 
 
@@ -177,7 +193,7 @@ async def test_reconfigure_kind_updates_device_and_config(
     device = camera_device(hass, loaded_entry.entry_id)
     assert device.model == "Dumb camera"
     assert device.name == "Back door"
-    assert (await retained_config(broker))["kind"] == "dumb"
+    assert (await retained_config(broker)).kind == "dumb"
 
 
 @pytest.mark.parametrize("broker_kept_retained", [True, False], ids=["restarted", "retained_lost"])
@@ -215,8 +231,8 @@ async def test_republish_on_reconnect(
         # A broker that lost it holds the config again: published again, the same revision.
         held = await retained_config(back)
         assert held is not None
-        assert held["revision"] == 1
-        assert held["rois"] == expected_rois()
+        assert held.revision == 1
+        assert held.rois == expected_rois()
     finally:
         if back is not broker:
             back.stop()
@@ -244,7 +260,7 @@ async def test_publish_failure_is_logged(
     await hass.async_block_till_done()
     topic, payload, qos, retain = mqtt_mock.async_publish.call_args_list[-1].args
     assert (topic, qos, retain) == (f"roiwatch/{CAMERA_ID}/config", 1, True)
-    assert parse_config(payload)["revision"] == 1
+    assert parse_config(payload).revision == 1
 
 
 async def test_setup_while_disconnected(
@@ -266,7 +282,7 @@ async def test_setup_while_disconnected(
     broker.start()
     await wait_for(lambda: mqtt.is_connected(hass), "HA to reconnect")
     await hass.async_block_till_done()  # the publish on connect
-    assert (await retained_config(broker))["revision"] == 1
+    assert (await retained_config(broker)).revision == 1
     assert "could not publish" not in caplog.text
 
 
@@ -289,7 +305,7 @@ async def test_invalid_region_data_is_not_published(
     await hass.async_block_till_done()
     assert "config not published" in caplog.text
     assert len(await recorder.configs()) == 1
-    assert (await retained_config(broker))["rois"] == expected_rois()
+    assert (await retained_config(broker)).rois == expected_rois()
 
 
 async def test_region_with_unusable_id_is_skipped(
@@ -302,7 +318,7 @@ async def test_region_with_unusable_id_is_skipped(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert [r["id"] for r in (await retained_config(broker))["rois"]] == ["ok"]
+    assert [r.id for r in (await retained_config(broker)).rois] == ["ok"]
     assert "has an id the protocol refuses" in caplog.text
 
 
@@ -384,4 +400,4 @@ async def test_region_added_during_setup_is_not_lost(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert hass.states.get("binary_sensor.porch_late") is not None
-    assert [r["id"] for r in (await retained_config(broker))["rois"]] == [ROI_PERSON, ROI_MOTION, "LATE"]
+    assert [r.id for r in (await retained_config(broker)).rois] == [ROI_PERSON, ROI_MOTION, "LATE"]

@@ -29,9 +29,10 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 
 from .conftest import ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE
-from .helpers import BASE, Agent, Recorder, camera_device, is_state, jpeg, wait_for
+from .helpers import BASE, Agent, Recorder, camera_device, is_state, jpeg
 
 PATH = "binary_sensor.porch_path"
 DETECTED = "binary_sensor.porch_detected"
@@ -185,8 +186,8 @@ async def test_region_changes_touch_that_region_only(
     assert [a for e, a in log.registry if e == LAWN] == ["create", "update", "update", "remove"]
     # One new revision per change, each naming every region the camera had then.
     configs = await recorder.configs()
-    assert [c["revision"] for c in configs] == [1, 2, 3, 4, 5, 6]
-    regions = [[(r["id"], r["name"], r["detect"], r["points"]) for r in c["rois"]] for c in configs]
+    assert [c.revision for c in configs] == [1, 2, 3, 4, 5, 6]
+    regions = [[(r.id, r.name, r.detect, [list(p) for p in r.points]) for r in c.rois] for c in configs]
     path, gate = regions[0]
     assert regions[1:] == [
         [path, gate, (LAWN_ID, "Lawn", "person", SQUARE)],
@@ -208,7 +209,7 @@ async def test_options_republish_without_reload(
     await hass.async_block_till_done()
     assert loaded_entry.runtime_data is coordinator
     configs = await recorder.configs()
-    assert [(c["revision"], c["fps"]) for c in configs] == [(1, 5.0), (2, 2.0)]
+    assert [(c.revision, c.fps) for c in configs] == [(1, 5.0), (2, 2.0)]
     assert log.touched() <= {APPLIED}, log.changes
 
 

@@ -23,9 +23,10 @@ from pytest_homeassistant_custom_component.common import mock_storage
 
 from custom_components.roiwatch.const import DOMAIN
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 
 from .conftest import ROI_MOTION, ROI_PERSON
-from .helpers import camera_device, is_state, setup_real_mqtt, wait_for
+from .helpers import camera_device, is_state, setup_real_mqtt
 
 FIXTURE = Path(__file__).parent / "fixtures" / "registry_0_1_0"
 RENAMED = "binary_sensor.front_path"  # binary_sensor.porch_path, renamed by the user

@@ -29,11 +29,12 @@ from pytest_homeassistant_custom_component.typing import (
 
 from custom_components.roiwatch.const import DOMAIN, SUBENTRY_ROI
 from custom_components.roiwatch.panel import FRONTEND_DIR, PANEL_JS, version
-from custom_components.roiwatch.protocol import MAX_ROIS
+from custom_components.roiwatch.protocol import MAX_ROIS, RoiConfig, panel_limits
 from roiwatch_dev.mosquitto import Mosquitto
+from roiwatch_dev.waiting import wait_for
 
 from .conftest import ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry, roi_subentry, set_up
-from .helpers import Agent, Recorder, retained_config, wait_for
+from .helpers import Agent, Recorder, retained_config
 
 STRINGS = Path(__file__).parents[2] / "custom_components" / "roiwatch" / "strings.json"
 ERRORS = json.loads(STRINGS.read_text())["config_subentries"]["roi"]["error"]
@@ -81,13 +82,15 @@ async def test_cameras(
     response = await call(client, "cameras")
     assert response["success"], response
     result = response["result"]
+    # The protocol's rules, exactly: the panel accepts what the server accepts.
+    assert result["limits"] == panel_limits()
     assert result["limits"] == {
         "max_regions": 16,
         "min_points": 3,
         "max_points": 32,
         "name_max": 64,
-        "sensitivity": [1, 100],
-        "off_delay": [0, 3600],
+        "sensitivity": {"min": 1, "max": 100, "step": 1},  # whole numbers
+        "off_delay": {"min": 0, "max": 3600, "step": None},  # any number, fractions too
         "detect": ["person", "motion"],
     }
     porch, other = result["cameras"]
@@ -301,9 +304,9 @@ async def test_create_region(
     assert state.attributes["device_class"] == "occupancy"
 
     held = await retained_config(broker)
-    assert held["revision"] == 2
-    assert {"id": region_id, **DRIVEWAY} in held["rois"]
-    assert [r["id"] for r in held["rois"]] == [ROI_PERSON, ROI_MOTION, region_id]
+    assert held.revision == 2
+    assert RoiConfig.from_wire({"id": region_id, **DRIVEWAY}) in held.rois
+    assert [r.id for r in held.rois] == [ROI_PERSON, ROI_MOTION, region_id]
 
     listed = (await call(client, "cameras"))["result"]["cameras"][0]
     assert listed["revision"] == 2
@@ -334,14 +337,14 @@ async def test_update_region(
     assert entity.unique_id == path_unique_id
     assert hass.states.get(PATH).name == "Porch Driveway"
     held = await retained_config(broker)
-    assert held["revision"] == 2
-    assert held["rois"][0] == {"id": ROI_PERSON, **DRIVEWAY, "points": moved}
+    assert held.revision == 2
+    assert held.rois[0] == RoiConfig.from_wire({"id": ROI_PERSON, **DRIVEWAY, "points": moved})
 
     # Points only: no entity changes, the config is republished without a reload.
     edit["points"] = SQUARE
     response = await call(client, "region/save", **edit)
     assert response["result"] == {"region_id": ROI_PERSON, "revision": 3}
-    assert (await retained_config(broker))["rois"][0]["points"] == SQUARE
+    assert [list(p) for p in (await retained_config(broker)).rois[0].points] == SQUARE
 
     # Saving what is saved changes nothing and publishes nothing.
     published = len(await recorder.configs())
@@ -361,7 +364,7 @@ async def test_save_answers_after_its_publish(
         await wait_for(lambda: loaded_entry.subentries[ROI_PERSON].data["points"] == moved, "the change")
     response = await client.receive_json()
     assert response["result"] == {"region_id": ROI_PERSON, "revision": 2}
-    assert (await retained_config(broker))["revision"] == 2
+    assert (await retained_config(broker)).revision == 2
 
 
 async def test_create_answers_after_its_publish(
@@ -377,7 +380,7 @@ async def test_create_answers_after_its_publish(
     response = await client.receive_json()
     assert response["result"]["revision"] == 2
     assert hass.states.get("binary_sensor.porch_driveway") is not None
-    assert (await retained_config(broker))["revision"] == 2
+    assert (await retained_config(broker)).revision == 2
     assert loaded_entry.runtime_data is coordinator
 
 
@@ -414,8 +417,8 @@ async def test_delete_region(
     assert hass.states.get(GATE) is None
     assert entity_registry.async_get(GATE) is None
     held = await retained_config(broker)
-    assert held["revision"] == 2
-    assert [r["id"] for r in held["rois"]] == [ROI_PERSON]
+    assert held.revision == 2
+    assert [r.id for r in held.rois] == [ROI_PERSON]
 
 
 async def test_save_to_camera_not_loaded(hass: HomeAssistant, client: MockHAClientWebSocket) -> None:
@@ -481,7 +484,7 @@ async def test_save_refused(
     await assert_refused(response, {field: error}, loaded_entry, before)
     assert loaded_entry.runtime_data.publisher.revision == 1
     assert await recorder.configs() == published
-    assert (await retained_config(broker))["revision"] == 1
+    assert (await retained_config(broker)).revision == 1
     assert f"{field}: {error}" in caplog.text
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
@@ -522,7 +525,7 @@ async def test_seventeenth_region_refused(
     before = subentries(entry)
     response = await call(client, "region/save", entry_id=entry.entry_id, **DRIVEWAY)
     await assert_refused(response, {"base": "max_regions"}, entry, before)
-    assert (await retained_config(broker))["revision"] == 1
+    assert (await retained_config(broker)).revision == 1
     response = await call(client, "region/save", entry_id=entry.entry_id, region_id="roi3", **DRIVEWAY)
     assert response["result"] == {"region_id": "roi3", "revision": 2}
 
@@ -552,7 +555,7 @@ async def test_non_admin_unauthorized(
         assert not response["success"], command
         assert response["error"]["code"] == "unauthorized", command
     assert subentries(loaded_entry) == before
-    assert (await retained_config(broker))["revision"] == 1
+    assert (await retained_config(broker)).revision == 1
 
 
 async def test_not_found(
