@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import tomllib
 from pathlib import Path
 
 from roiwatch_dev import REPO
@@ -70,3 +71,30 @@ def test_no_module_of_the_runtime_package_is_imported_only_by_tests():
     unreached = sorted(set(graph) - reached - {"roiwatch_agent"})
     assert unreached == []
     assert not (PACKAGE / "detection" / "textgraph.py").exists()
+
+
+def test_the_wheel_ships_every_agent_package_and_no_dev_code():
+    """A package left out of pyproject's list is missing on a Pi; roiwatch_dev never ships."""
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    code = {_module(init) for init in PACKAGE.rglob("__init__.py")}
+    assert sorted(code - set(packages)) == []
+    # (roiwatch_agent.data: the model files, a package without code)
+    folders = [REPO / p.replace(".", "/") for p in packages if _in(p, "roiwatch_agent")]
+    assert len(folders) == len(packages) and all(folder.is_dir() for folder in folders)
+
+
+def test_scripts_and_dev_code_import_nothing_from_the_tests():
+    """What scripts and tests share lives in roiwatch_dev; the runtime imports neither."""
+    tests_imported = {
+        str(path.relative_to(REPO)): sorted(m for m in _imports(path) if _in(m, "tests"))
+        for path in [*(REPO / "scripts").glob("*.py"), *(REPO / "roiwatch_dev").rglob("*.py")]
+    }
+    assert {path: found for path, found in tests_imported.items() if found} == {}
+    runtime = [*PACKAGE.rglob("*.py"), REPO / "roiwatch_app" / "run.py"]
+    dev_imported = [
+        (str(path.relative_to(REPO)), m)
+        for path in runtime
+        for m in _imports(path)
+        if _in(m, "roiwatch_dev") or _in(m, "tests")
+    ]
+    assert dev_imported == []

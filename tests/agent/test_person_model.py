@@ -21,9 +21,7 @@ from roiwatch_agent.detection.person_model import (
     find_model_path,
     load_person_detector,
 )
-from roiwatch_dev import textgraph
-
-REPO = Path(__file__).resolve().parents[2]
+from roiwatch_dev import REPO, textgraph
 
 # frame index -> points (x, y) on people that the SSD finds with a score well above 0.5
 PEOPLE = {

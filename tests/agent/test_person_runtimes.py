@@ -23,10 +23,10 @@ from roiwatch_agent.detection.person_model import (
     load_person_detector,
 )
 from roiwatch_agent.detection.roi import person_min_score
+from roiwatch_dev import REPO
 
 from .conftest import TOPICS, WALKWAY, make_config, roi, video_path
 
-REPO = Path(__file__).resolve().parents[2]
 LOGGER = "roiwatch_agent.detection.person_model"
 # The default sensitivity (50), the lowest (1) and the highest (100).
 THRESHOLDS = {50: person_min_score(50), 1: person_min_score(1), 100: person_min_score(100)}
@@ -161,6 +161,6 @@ def test_the_agent_says_which_runtime_it_detects_with(
     recorder.publish(TOPICS.config("porch"), make_config("porch", 1, [roi("walk", WALKWAY)]))
     agent = start_agent("smart", "--camera", "porch", "--source", str(vtest))
     status = recorder.wait_status("porch", state="running", revision=1, timeout=30)
-    assert status["detector"] == detector
+    assert status.detector == detector
     log = "SSDLite on ONNX Runtime" if runtime is None else "SSDLite on OpenCV dnn"
     assert log in agent.output

@@ -17,8 +17,9 @@ import pytest
 import yaml
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "roiwatch_app"
+from roiwatch_dev import REPO
+
+APP = REPO / "roiwatch_app"
 ARCHES = {"aarch64", "amd64"}  # 32-bit ended with Home Assistant 2025.12
 # The Supervisor's grammar of a schema element (supervisor/apps/options.py, RE_SCHEMA_ELEMENT).
 SCHEMA_ELEMENT = re.compile(
@@ -59,9 +60,9 @@ NOT_WANTED = (
 def repo_files() -> list[str]:
     """What a clone holds: tracked files and new ones not ignored."""
     out = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
     )
-    return [f for f in out.stdout.splitlines() if (ROOT / f).exists()]
+    return [f for f in out.stdout.splitlines() if (REPO / f).exists()]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def config() -> dict[str, Any]:
 
 
 def test_repository_yaml() -> None:
-    repository = yaml.safe_load((ROOT / "repository.yaml").read_text())
+    repository = yaml.safe_load((REPO / "repository.yaml").read_text())
     assert isinstance(repository.get("name"), str) and repository["name"]
     assert repository.get("url", "").startswith("https://")
 
@@ -84,10 +85,10 @@ def test_required_keys_and_arch(config: dict[str, Any]) -> None:
 
 def test_version_is_the_integrations_and_the_agents(config: dict[str, Any]) -> None:
     """The Dockerfile installs the agent from the source archive of this version's tag."""
-    manifest = json.loads((ROOT / "custom_components/roiwatch/manifest.json").read_text())
+    manifest = json.loads((REPO / "custom_components/roiwatch/manifest.json").read_text())
     assert isinstance(config["version"], str)
     assert config["version"] == manifest["version"]
-    pyproject = (ROOT / "pyproject.toml").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
     assert f'\nversion = "{config["version"]}"\n' in pyproject
     assert f"## {config['version']}" in (APP / "CHANGELOG.md").read_text()
 
@@ -156,7 +157,7 @@ def test_dockerfile_from_base_debian_runs_the_install_script() -> None:
     assert any(ln.startswith("RUN ") and "install.sh" in ln for ln in lines)
     assert not (APP / "build.yaml").exists()
     # ... from this repository's source archive of the app's version (the Supervisor passes it).
-    url = yaml.safe_load((ROOT / "repository.yaml").read_text())["url"]
+    url = yaml.safe_load((REPO / "repository.yaml").read_text())["url"]
     archive = f"{url}/archive/refs/tags/v${{BUILD_VERSION}}.tar.gz"
     assert "ARG BUILD_VERSION" in lines
     assert f"ARG ROIWATCH_SOURCE={archive}" in lines

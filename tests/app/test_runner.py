@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-RUN_PY = Path(__file__).resolve().parents[2] / "roiwatch_app" / "run.py"
+from roiwatch_dev import REPO
+
+RUN_PY = REPO / "roiwatch_app" / "run.py"
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ from homeassistant.helpers.event import async_track_state_change_event
 
 from custom_components.roiwatch.const import CONF_CAMERA_ID, CONF_FPS, CONF_KIND, CONF_SOURCE, DOMAIN
 from custom_components.roiwatch.pump import FramePump
+from roiwatch_dev import REPO
 from roiwatch_dev.mosquitto import Mosquitto, free_port
 from roiwatch_dev.picture_server import PictureServer
 from roiwatch_dev.waiting import wait_for
@@ -43,7 +44,6 @@ from .bench_e2e import _agent
 from .conftest import camera_entry, set_up
 from .helpers import VIDEO, add_region, setup_real_mqtt
 
-ROOT = Path(__file__).parents[2]
 FPS = 2.0
 COUNTS = (1, 4, 8)
 SECONDS = float(os.environ.get("ROIWATCH_BENCH_SECONDS", "20"))
@@ -169,7 +169,7 @@ async def test_bench_ha_camera_cost(hass: HomeAssistant, broker: Mosquitto, loop
     serve = [sys.executable, "-m", "roiwatch_dev.picture_server", "--port", str(port), "--video", str(VIDEO)]
     server = subprocess.Popen(
         [*serve, *FAST],
-        cwd=ROOT,
+        cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )

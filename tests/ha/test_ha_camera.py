@@ -7,7 +7,6 @@ test_ha_camera_e2e.py.)
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -17,10 +16,11 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.roiwatch import issues
 from custom_components.roiwatch.const import CONF_CAMERA_ID, CONF_FPS, CONF_KIND, CONF_SOURCE, DOMAIN, KIND_HA
+from roiwatch_dev import REPO
 
 from .conftest import ROI_PERSON, roi_subentry, set_up
 
-INTEGRATION = Path(__file__).parents[2] / "custom_components" / DOMAIN
+INTEGRATION = REPO / "custom_components" / DOMAIN
 SOURCE = "camera.yard_camera"
 REGION = "binary_sensor.yard_path"
 SENSOR = "sensor.yard_picture_source"

@@ -26,11 +26,12 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from custom_components.roiwatch import issues
 from custom_components.roiwatch.const import BASE_TOPIC, DOMAIN
 from custom_components.roiwatch.protocol import STATES, Topics
+from custom_components.roiwatch.regions import FIELD_ERRORS
+from roiwatch_dev import REPO
 
 from .conftest import CAMERA_ID
 
-ROOT = Path(__file__).parents[2]
-INTEGRATION = ROOT / "custom_components" / "roiwatch"
+INTEGRATION = REPO / "custom_components" / "roiwatch"
 
 
 def load(path: Path) -> Any:
@@ -40,7 +41,7 @@ def load(path: Path) -> Any:
 
 def test_one_integration_folder() -> None:
     """HACS wants exactly one integration under custom_components."""
-    folders = [p.name for p in (ROOT / "custom_components").iterdir() if p.is_dir()]
+    folders = [p.name for p in (REPO / "custom_components").iterdir() if p.is_dir()]
     assert [f for f in folders if f != "__pycache__"] == ["roiwatch"]
 
 
@@ -115,7 +116,7 @@ def _matches(subscription: str, topic: str) -> bool:
 
 def test_hacs() -> None:
     """hacs.json lets HACS offer the integration on every Home Assistant release we test."""
-    hacs = load(ROOT / "hacs.json")
+    hacs = load(REPO / "hacs.json")
     assert hacs["name"]
     minimum = AwesomeVersion(hacs["homeassistant"])
     assert minimum.strategy is AwesomeVersionStrategy.CALVER
@@ -153,18 +154,11 @@ def test_flow_strings_exist() -> None:
     strings = load(INTEGRATION / "strings.json")
     tree = ast.parse((INTEGRATION / "config_flow.py").read_text())
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    # The region rules (regions.py) give the region flow's form errors too.
+    # The region rules (regions.py) give the region flow's form errors too: each field's codes,
+    # the protocol's refusals of it, in FIELD_ERRORS; HA's own rules in check_region.
     rules = ast.parse((INTEGRATION / "regions.py").read_text())
-    points_errors = {
-        e.value
-        for n in rules.body
-        if isinstance(n, ast.AnnAssign | ast.Assign)
-        and getattr(n.targets[0] if isinstance(n, ast.Assign) else n.target, "id", "") == "POINTS_ERRORS"
-        for e in ast.walk(n.value)
-        if isinstance(e, ast.Constant) and isinstance(e.value, str)
-    }
-    rule_errors = _flow_keys(next(n for n in rules.body if getattr(n, "name", "") == "check_region"))["error"]
-    assert {"name_required", "name_duplicate", "detect_invalid", "off_delay_range"} <= rule_errors
+    check_region = next(n for n in rules.body if getattr(n, "name", "") == "check_region")
+    rule_errors = set().union(*FIELD_ERRORS.values()) | _flow_keys(check_region)["error"]
     sections = {
         "RoiWatchConfigFlow": strings["config"],
         "RoiWatchOptionsFlow": strings["options"],
@@ -173,7 +167,7 @@ def test_flow_strings_exist() -> None:
     for name, section in sections.items():
         keys = _flow_keys(classes[name])
         if name == "RoiSubentryFlow":
-            keys["error"] |= points_errors | rule_errors
+            keys["error"] |= rule_errors
             keys["abort"].add("reconfigure_successful")
         if name == "RoiWatchConfigFlow":
             keys["abort"] |= {"already_configured", "reconfigure_successful"}
@@ -181,12 +175,18 @@ def test_flow_strings_exist() -> None:
         assert keys["step"] <= set(section["step"]), name
         assert keys["abort"] <= set(section.get("abort", {})), name
         assert keys["error"] <= set(section.get("error", {})), name
-    assert points_errors == {
+    assert rule_errors == {
+        "name_required",
+        "name_too_long",
+        "name_duplicate",
+        "detect_invalid",
         "points_format",
         "points_count",
         "points_range",
         "points_area",
         "points_self_intersect",
+        "sensitivity_range",
+        "off_delay_range",
     }
     roi = strings["config_subentries"]["roi"]
     assert roi["initiate_flow"]["user"] == "Add region"

@@ -30,13 +30,14 @@ from pytest_homeassistant_custom_component.typing import (
 from custom_components.roiwatch.const import DOMAIN, SUBENTRY_ROI
 from custom_components.roiwatch.panel import FRONTEND_DIR, PANEL_JS, version
 from custom_components.roiwatch.protocol import MAX_ROIS, RoiConfig, panel_limits
+from roiwatch_dev import REPO
 from roiwatch_dev.mosquitto import Mosquitto
 from roiwatch_dev.waiting import wait_for
 
 from .conftest import ROI_MOTION, ROI_PERSON, SQUARE, TRIANGLE, camera_entry, roi_subentry, set_up
 from .helpers import Agent, Recorder, retained_config
 
-STRINGS = Path(__file__).parents[2] / "custom_components" / "roiwatch" / "strings.json"
+STRINGS = REPO / "custom_components" / "roiwatch" / "strings.json"
 ERRORS = json.loads(STRINGS.read_text())["config_subentries"]["roi"]["error"]
 
 PATH = "binary_sensor.porch_path"
@@ -528,6 +529,36 @@ async def test_seventeenth_region_refused(
     assert (await retained_config(broker)).revision == 1
     response = await call(client, "region/save", entry_id=entry.entry_id, region_id="roi3", **DRIVEWAY)
     assert response["result"] == {"region_id": "roi3", "revision": 2}
+
+
+async def test_region_breaking_a_rule_listed_as_stored(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    mqtt_entry: MockConfigEntry,
+    broker: Mosquitto,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hand-edited region (an id the wire refuses, a number out of range) is listed as stored,
+    so the editor shows it and can fix it; saving the one the wire refuses answers at once."""
+    entry = await set_up(
+        hass,
+        camera_entry(subentries=[roi_subentry("bad.id", "Odd"), roi_subentry(ROI_PERSON, "Path", sensitivity=500)]),
+    )
+    assert "config not published" in caplog.text  # Path's sensitivity: nothing goes out
+    client = await hass_ws_client(hass)
+    (porch,) = (await call(client, "cameras"))["result"]["cameras"]
+    assert [(r["id"], r["name"], r["sensitivity"]) for r in porch["regions"]] == [
+        ("bad.id", "Odd", 50),
+        (ROI_PERSON, "Path", 500),
+    ]
+    # Fixed in the editor: Path goes out with the next revision; Odd's id never can.
+    response = await call(client, "region/save", entry_id=entry.entry_id, region_id=ROI_PERSON, **DRIVEWAY)
+    assert response["result"] == {"region_id": ROI_PERSON, "revision": 1}
+    assert [r.id for r in (await retained_config(broker)).rois] == [ROI_PERSON]
+    with patch("custom_components.roiwatch.websocket_api.PUBLISH_TIMEOUT", 5):
+        response = await call(client, "region/save", entry_id=entry.entry_id, region_id="bad.id", **DRIVEWAY)
+    assert response["result"] == {"region_id": "bad.id", "revision": None}
+    assert "not published within" not in caplog.text
 
 
 # ------------------------------------------------------------------------------ access and format
