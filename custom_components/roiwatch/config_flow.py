@@ -62,25 +62,35 @@ from .const import (
 )
 from .protocol import (
     CAMERA_ID_RE,
-    DEFAULT_FPS,
-    DEFAULT_OFF_DELAY,
-    DEFAULT_SENSITIVITY,
     DETECT_KINDS,
     DETECT_PERSON,
-    FPS_RANGE,
+    FPS,
     KIND_SMART,
     KINDS,
     LEAF_ANNOUNCE,
     MAX_ROIS,
-    OFF_DELAY_RANGE,
-    SENSITIVITY_RANGE,
+    OFF_DELAY,
+    SENSITIVITY,
+    Announce,
+    FieldRule,
     ProtocolError,
     Topics,
     parse_announce,
     points_from_text,
     points_to_text,
 )
-from .regions import check_region, points_error, region_limit_reached, whole
+from .regions import check_region, checked, region_limit_reached
+
+
+def number_selector(rule: FieldRule, mode: NumberSelectorMode, unit: str | None = None) -> NumberSelector:
+    """A number field that takes what the protocol's rule for it takes ("any": fractions too)."""
+    config = NumberSelectorConfig(
+        min=rule.min, max=rule.max, step="any" if rule.step is None else rule.step, mode=mode
+    )
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
 
 KIND_SELECTOR = SelectSelector(
     SelectSelectorConfig(options=list(KINDS), translation_key=CONF_KIND, mode=SelectSelectorMode.LIST)
@@ -107,17 +117,7 @@ RECONFIGURE_HA_SCHEMA = vol.Schema(
 )
 DISCOVERY_SCHEMA = vol.Schema({vol.Required(CONF_NAME): TextSelector()})
 OPTIONS_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_FPS, default=DEFAULT_FPS): NumberSelector(
-            NumberSelectorConfig(
-                min=FPS_RANGE[0],
-                max=FPS_RANGE[1],
-                step=0.1,
-                mode=NumberSelectorMode.BOX,
-                unit_of_measurement="fps",
-            )
-        )
-    }
+    {vol.Required(CONF_FPS, default=FPS.default): number_selector(FPS, NumberSelectorMode.BOX, "fps")}
 )
 ROI_SCHEMA = vol.Schema(
     {
@@ -130,22 +130,11 @@ ROI_SCHEMA = vol.Schema(
             )
         ),
         vol.Required(CONF_POINTS): TextSelector(),
-        vol.Required(CONF_SENSITIVITY, default=DEFAULT_SENSITIVITY): NumberSelector(
-            NumberSelectorConfig(
-                min=SENSITIVITY_RANGE[0],
-                max=SENSITIVITY_RANGE[1],
-                step=1,
-                mode=NumberSelectorMode.SLIDER,
-            )
+        vol.Required(CONF_SENSITIVITY, default=SENSITIVITY.default): number_selector(
+            SENSITIVITY, NumberSelectorMode.SLIDER
         ),
-        vol.Required(CONF_OFF_DELAY, default=DEFAULT_OFF_DELAY): NumberSelector(
-            NumberSelectorConfig(
-                min=OFF_DELAY_RANGE[0],
-                max=OFF_DELAY_RANGE[1],
-                step=1,
-                mode=NumberSelectorMode.BOX,
-                unit_of_measurement="s",
-            )
+        vol.Required(CONF_OFF_DELAY, default=OFF_DELAY.default): number_selector(
+            OFF_DELAY, NumberSelectorMode.BOX, "s"
         ),
     }
 )
@@ -170,7 +159,7 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def __init__(self) -> None:
         """Initialise the flow."""
-        self._announce: dict[str, Any] = {}
+        self._announce: Announce | None = None  # what a discovered camera announced
         self._camera: tuple[str, str] = ("", "")  # name and id, while the source is chosen
 
     @staticmethod
@@ -242,22 +231,24 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
             )
         except ProtocolError:
             return self.async_abort(reason="invalid_discovery_info")
-        await self.async_set_unique_id(announce["camera_id"])
+        await self.async_set_unique_id(announce.camera_id)
         self._abort_if_unique_id_configured()
         self._announce = announce
-        self.context["title_placeholders"] = {"name": announce["camera_id"]}
+        self.context["title_placeholders"] = {"name": announce.camera_id}
         return await self.async_step_discovery_confirm()
 
     async def async_step_discovery_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Let the user name the discovered camera and confirm it."""
-        camera_id: str = self._announce["camera_id"]
+        announce = self._announce
+        assert announce is not None  # the step follows async_step_mqtt
+        camera_id = announce.camera_id
         errors: dict[str, str] = {}
         if user_input is not None:
             name = user_input[CONF_NAME].strip()
             if name:
-                return self._create_camera(name, camera_id, self._announce["kind"])
+                return self._create_camera(name, camera_id, announce.kind)
             errors[CONF_NAME] = "name_required"
         return self.async_show_form(
             step_id="discovery_confirm",
@@ -266,8 +257,8 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
             description_placeholders={
                 "camera_id": camera_id,
-                "kind": self._announce["kind"],
-                "version": self._announce["version"] or "?",
+                "kind": announce.kind,
+                "version": announce.version or "?",
             },
             errors=errors,
         )
@@ -311,7 +302,7 @@ class RoiWatchConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_create_entry(
             title=name,
             data=data,
-            options={CONF_FPS: DEFAULT_HA_FPS if kind == KIND_HA else DEFAULT_FPS},
+            options={CONF_FPS: DEFAULT_HA_FPS if kind == KIND_HA else FPS.default},
         )
 
 
@@ -334,7 +325,8 @@ class RoiWatchOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and save the options."""
         if user_input is not None:
-            return self.async_create_entry(data={CONF_FPS: float(user_input[CONF_FPS])})
+            # The selector holds the rule's range: the rule gives the number as the wire holds it.
+            return self.async_create_entry(data={CONF_FPS: FPS.check(user_input[CONF_FPS])})
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, self.config_entry.options),
@@ -356,7 +348,7 @@ class RoiSubentryFlow(ConfigSubentryFlow):
                 return self.async_create_entry(title=title, data=data)
         return self._show(
             "user",
-            user_input or {CONF_SENSITIVITY: DEFAULT_SENSITIVITY, CONF_OFF_DELAY: DEFAULT_OFF_DELAY},
+            user_input or {CONF_SENSITIVITY: SENSITIVITY.default, CONF_OFF_DELAY: OFF_DELAY.default},
             errors,
         )
 
@@ -395,16 +387,6 @@ class RoiSubentryFlow(ConfigSubentryFlow):
 def _check_form(
     entry: ConfigEntry, user_input: dict[str, Any], editing: str | None, errors: dict[str, str]
 ) -> tuple[str, dict[str, Any]]:
-    """The region form: points typed in percent, numbers from selectors (floats)."""
-    points: Any = None
-    try:
-        points = points_from_text(user_input[CONF_POINTS])
-    except ProtocolError as err:
-        errors[CONF_POINTS] = points_error(err)
-    values = {
-        **user_input,
-        CONF_POINTS: points,
-        CONF_SENSITIVITY: round(user_input[CONF_SENSITIVITY]),
-        CONF_OFF_DELAY: whole(user_input[CONF_OFF_DELAY]),
-    }
-    return check_region(entry, values, editing, errors)
+    """The region form: points typed in percent, the rest as the region editor sends it."""
+    points = checked(errors, CONF_POINTS, points_from_text, user_input[CONF_POINTS])
+    return check_region(entry, {**user_input, CONF_POINTS: points}, editing, errors)

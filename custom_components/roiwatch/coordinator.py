@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from typing import Any, TypeAlias
@@ -48,6 +48,7 @@ from .protocol import (
     STATE_OFFLINE,
     STATE_RUNNING,
     ProtocolError,
+    Status,
     Topics,
     on_off,
 )
@@ -195,8 +196,8 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         if new.status is not old.status:
             self._status_changed(new.status)
         if new.announce is not old.announce and new.announce is not None:
-            self._update_sw_version(new.announce["version"])
-            self._update_model(new.announce["host"])
+            self._update_sw_version(new.announce.version)
+            self._update_model(new.announce.host)
         self.async_set_updated_data(new)
 
     @callback
@@ -237,8 +238,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
             return STATE_OFFLINE
         if self.data.status is None:
             return None
-        state: str = self.data.status["state"]
-        return state
+        return self.data.status.state
 
     @property
     def agent_online(self) -> bool:
@@ -252,7 +252,7 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
                 return False  # the availability is HA's own: only a detector's status says one runs
         if self.data.status is None:
             return self.data.availability == ONLINE
-        return bool(self.data.status["state"] != STATE_OFFLINE)
+        return self.data.status.state != STATE_OFFLINE
 
     @property
     def detector_available(self) -> bool:
@@ -292,9 +292,9 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
         status = self.data.status
         if status is None:
             return None
-        if status["error"]:
-            return str(status["error"])
-        if status["state"] == STATE_ERROR:
+        if status.error:
+            return status.error
+        if status.state == STATE_ERROR:
             return "error"
         return None
 
@@ -365,9 +365,9 @@ class RoiWatchCoordinator(DataUpdateCoordinator[CameraState]):
             self._async_set(rois={**self.data.rois, roi_id: value})
 
     @callback
-    def _status_changed(self, status: Mapping[str, Any] | None) -> None:
+    def _status_changed(self, status: Status | None) -> None:
         if status is not None:
-            self._update_sw_version(status["version"])
+            self._update_sw_version(status.version)
         if (error := self.error) is not None:
             issues.async_raise_agent_error(self.hass, self.config_entry.entry_id, self.name, error)
         else:

@@ -18,6 +18,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """The entry with its regions, the camera's last messages and the published config."""
     coordinator = entry.runtime_data
+    published = coordinator.publisher.config
     state = asdict(coordinator.data)
     snapshot = coordinator.data.snapshot
     del state["snapshot"]
@@ -37,7 +38,7 @@ async def async_get_config_entry_diagnostics(
                 "possible": coordinator.preview_possible,
                 **asdict(coordinator.preview.counts),
             },
-            "published_config": coordinator.publisher.config,
+            "published_config": None if published is None else published.to_wire(),  # as on the wire
             "ha_camera": _ha_camera(coordinator),
         },
         TO_REDACT,

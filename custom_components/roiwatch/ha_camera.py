@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Final
+from typing import Final
 
 from homeassistant.components import mqtt
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
@@ -33,6 +33,8 @@ from .protocol import (
     OFFLINE,
     ONLINE,
     STATE_OFFLINE,
+    Announce,
+    Status,
     Topics,
     build_announce,
 )
@@ -73,7 +75,7 @@ class HaCamera:
         self._availability: str | None = None  # what we last published
         self._version = ""
         self._no_detector_since: float | None = None
-        self._status: Mapping[str, Any] | None = None
+        self._status: Status | None = None
         self._unsubscribe: list[CALLBACK_TYPE] = []
 
     async def async_start(self) -> None:
@@ -101,13 +103,13 @@ class HaCamera:
 
     async def async_connected(self) -> None:
         """MQTT (re)connected: announce the camera (retained), as a dumb camera's firmware does."""
-        payload = build_announce(self._camera_id, KIND_DUMB, self._version, HOST_HA)
+        payload = build_announce(Announce(self._camera_id, KIND_DUMB, self._version, HOST_HA))
         await self._async_publish(self._topics.announce(self._camera_id), payload)
         if self._availability is not None:
             await self._async_publish(self._topics.availability(self._camera_id), self._availability)
 
     @callback
-    def update(self, running: bool, fps: float, status: Mapping[str, Any] | None) -> None:
+    def update(self, running: bool, fps: float, status: Status | None) -> None:
         """Armed and connected (``running``), the camera's fps, the detector's last status."""
         self.pump.set_running(running, fps)
         self._status = status
@@ -164,7 +166,7 @@ class HaCamera:
     def _watch_analyzer(self, _now: object = None) -> None:
         """Pictures go out and no detector reports: after NO_ANALYZER_AFTER, a repair issue."""
         status = self._status
-        no_detector = status is None or status["state"] == STATE_OFFLINE
+        no_detector = status is None or status.state == STATE_OFFLINE
         sending = self.pump.running and self.pump.state == SOURCE_OK and self.pump.counts.published
         if not (sending and no_detector):
             self._no_detector_since = None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from dataclasses import replace
 from typing import Any, TypedDict
 
 from homeassistant.components import mqtt
@@ -21,21 +21,17 @@ from .const import (
     STORAGE_VERSION,
     wire_kind,
 )
-from .protocol import (
-    DEFAULT_FPS,
-    ProtocolError,
-    Topics,
-    build_config,
-    config_content,
-    encode_config,
-)
+from .protocol import FPS, CameraConfig, ProtocolError, RoiConfig, Topics, build_config
 from .regions import roi_config, roi_subentries, usable
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class StoredRevision(TypedDict):
-    """What survives a restart: the last revision and the content it was given to."""
+    """What survives a restart: the last revision and the content it was given to.
+
+    ``content`` is the config's wire form without its revision, as every version has saved it.
+    """
 
     revision: int
     content: dict[str, Any]
@@ -51,9 +47,22 @@ async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
     await _store(hass, entry_id).async_remove()
 
 
-def _normalised(content: dict[str, Any]) -> Any:
-    """JSON round trip, so content built now compares equal to content loaded from disk."""
-    return json.loads(json.dumps(content, sort_keys=True))
+def _stored_content(stored: StoredRevision | None) -> CameraConfig | None:
+    """The stored content as a config, to compare with one built now; None if there is none.
+
+    Parsed, not compared as JSON: a number saved as ``5.0`` by one version and ``5`` by another
+    is the same content. Content this version cannot read (a hand edit) is different content.
+    """
+    if stored is None:
+        return None
+    try:
+        return CameraConfig.from_wire({**stored["content"], "revision": 0})
+    except (ProtocolError, TypeError):
+        return None
+
+
+def _content_to_store(config: CameraConfig) -> dict[str, Any]:
+    return {key: value for key, value in config.to_wire().items() if key != "revision"}
 
 
 class ConfigPublisher:
@@ -67,19 +76,21 @@ class ConfigPublisher:
         self._store = _store(hass, entry.entry_id)
         self._stored: StoredRevision | None = None
         self._lock = asyncio.Lock()
-        self.config: dict[str, Any] | None = None
+        self._stored_content: CameraConfig | None = None
+        self.config: CameraConfig | None = None
         """The config last built for the camera (whether or not the broker has it yet)."""
 
     @property
     def revision(self) -> int | None:
         """The revision of the latest config, None before the first one."""
-        return None if self.config is None else int(self.config["revision"])
+        return None if self.config is None else self.config.revision
 
     async def async_load(self) -> None:
         """Read the stored revision."""
         self._stored = await self._store.async_load()
+        self._stored_content = _stored_content(self._stored)
 
-    def _rois(self) -> list[dict[str, Any]]:
+    def _rois(self) -> list[RoiConfig]:
         rois = []
         for subentry in roi_subentries(self._entry):
             if not usable(subentry):
@@ -93,33 +104,33 @@ class ConfigPublisher:
             rois.append(roi_config(subentry))
         return rois
 
-    async def _async_next_config(self) -> dict[str, Any]:
+    async def _async_next_config(self) -> CameraConfig:
         """Build the config, giving it a new revision only if its content changed."""
         data = self._entry.data
-        draft = build_config(
-            data[CONF_CAMERA_ID],
-            wire_kind(data[CONF_KIND]),
-            0,
-            self._rois(),
-            fps=self._entry.options.get(CONF_FPS, DEFAULT_FPS),
-        )
-        content = _normalised(config_content(draft))
+        content = CameraConfig(
+            camera_id=data[CONF_CAMERA_ID],
+            kind=wire_kind(data[CONF_KIND]),
+            revision=0,
+            rois=tuple(self._rois()),
+            fps=self._entry.options.get(CONF_FPS, FPS.default),
+        ).content()
         stored = self._stored
-        if stored is not None and stored["content"] == content:
+        if stored is not None and self._stored_content == content:
             revision = stored["revision"]
         else:
             revision = (stored["revision"] if stored else 0) + 1
-            self._stored = {"revision": revision, "content": content}
+            self._stored = {"revision": revision, "content": _content_to_store(content)}
+            self._stored_content = content
             # Saved before publishing, so a revision number is never reused for other content.
             await self._store.async_save(self._stored)
-        return {**draft, "revision": revision}
+        return replace(content, revision=revision)
 
     async def async_publish(self) -> bool:
         """Build and publish the config; False (and logged) if it could not be published."""
         async with self._lock:
             try:
                 config = await self._async_next_config()
-                payload = encode_config(config)
+                payload = build_config(config)
             except ProtocolError as err:
                 _LOGGER.error("Camera %s: config not published: %s", self._entry.title, err)
                 return False
@@ -128,7 +139,7 @@ class ConfigPublisher:
                 _LOGGER.debug(
                     "Camera %s: config revision %s goes out when MQTT connects",
                     self._entry.title,
-                    config["revision"],
+                    config.revision,
                 )
                 return False
             try:
@@ -138,9 +149,9 @@ class ConfigPublisher:
                 _LOGGER.warning(
                     "Camera %s: could not publish config revision %s: %s",
                     self._entry.title,
-                    config["revision"],
+                    config.revision,
                     err,
                 )
                 return False
-            _LOGGER.debug("Camera %s: published config revision %s", self._entry.title, config["revision"])
+            _LOGGER.debug("Camera %s: published config revision %s", self._entry.title, config.revision)
             return True

@@ -6,41 +6,38 @@ entities all take regions from here; no other module knows how a region is store
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_NAME
 
 from .const import CONF_DETECT, CONF_OFF_DELAY, CONF_POINTS, CONF_SENSITIVITY, SUBENTRY_ROI
 from .protocol import (
-    DETECT_KINDS,
     DETECT_MOTION,
-    MAX_NAME_LEN,
-    MAX_POINTS,
     MAX_ROIS,
-    MIN_POINTS,
-    OFF_DELAY_RANGE,
+    OFF_DELAY,
     ROI_ID_RE,
-    SENSITIVITY_RANGE,
+    SENSITIVITY,
     ProtocolError,
+    RoiConfig,
+    validate_detect,
+    validate_name,
     validate_points,
 )
 
-# Each rule a region's points can break has its own translated form error.
-POINTS_ERRORS: Final = frozenset(
-    {"points_format", "points_count", "points_range", "points_area", "points_self_intersect"}
-)
+_T = TypeVar("_T")
 
-# What the region editor may send (the rules below hold the same numbers).
-LIMITS: Final = {
-    "max_regions": MAX_ROIS,
-    "min_points": MIN_POINTS,
-    "max_points": MAX_POINTS,
-    "name_max": MAX_NAME_LEN,
-    "sensitivity": list(SENSITIVITY_RANGE),
-    "off_delay": list(OFF_DELAY_RANGE),
-    "detect": list(DETECT_KINDS),
+# The form errors of each field (keys of config_subentries.roi.error in strings.json): the codes
+# the protocol refuses the field with, and name_duplicate, the one rule of HA's own.
+FIELD_ERRORS: Final = {
+    CONF_NAME: frozenset({"name_required", "name_too_long", "name_duplicate"}),
+    CONF_DETECT: frozenset({"detect_invalid"}),
+    CONF_POINTS: frozenset(
+        {"points_format", "points_count", "points_range", "points_area", "points_self_intersect"}
+    ),
+    CONF_SENSITIVITY: frozenset({"sensitivity_range"}),
+    CONF_OFF_DELAY: frozenset({"off_delay_range"}),
 }
 
 # The region's binary sensor: its key (see roi_key) and translation keys by what it detects.
@@ -59,16 +56,21 @@ def usable(subentry: ConfigSubentry) -> bool:
     return ROI_ID_RE.match(subentry.subentry_id) is not None
 
 
-def roi_config(subentry: ConfigSubentry) -> dict[str, Any]:
-    """A region as the published config (and the region editor) describes it."""
-    return {
-        "id": subentry.subentry_id,
-        "name": subentry.title,
-        "detect": subentry.data[CONF_DETECT],
-        "points": subentry.data[CONF_POINTS],
-        "sensitivity": subentry.data[CONF_SENSITIVITY],
-        "off_delay": subentry.data[CONF_OFF_DELAY],
-    }
+def roi_config(subentry: ConfigSubentry) -> RoiConfig:
+    """A region as the published config describes it.
+
+    Stored data is a trust boundary (an old version or a hand edit may have written it): a
+    region that breaks a rule raises :class:`ProtocolError` naming the field.
+    """
+    data = subentry.data
+    return RoiConfig(
+        id=subentry.subentry_id,
+        name=subentry.title,
+        detect=data[CONF_DETECT],
+        points=data[CONF_POINTS],
+        sensitivity=data[CONF_SENSITIVITY],
+        off_delay=data[CONF_OFF_DELAY],
+    )
 
 
 def roi_key(roi_id: str) -> str:
@@ -86,9 +88,13 @@ def region_limit_reached(entry: ConfigEntry) -> bool:
     return len(roi_subentries(entry)) >= MAX_ROIS
 
 
-def whole(value: float) -> int | float:
-    """Selectors and JSON give floats; keep whole numbers as integers on the wire."""
-    return int(value) if float(value).is_integer() else float(value)
+def checked(errors: dict[str, str], field: str, rule: Callable[[Any], _T], value: Any) -> _T | None:
+    """``rule(value)``; None if the protocol refuses it, its code the field's form error."""
+    try:
+        return rule(value)
+    except ProtocolError as err:
+        errors[field] = err.code
+        return None
 
 
 def check_region(
@@ -97,44 +103,27 @@ def check_region(
     """The rules of a region, shared by the region flows and the region editor's API.
 
     ``values`` holds name, detect, points (fractions 0..1, already parsed), sensitivity and
-    off_delay; ``editing`` is the id of the region being changed (None: a new one). Fills
-    ``errors`` with one key of ``config_subentries.roi.error`` per broken rule, by field, and
-    returns the subentry's title and data.
+    off_delay; ``editing`` is the id of the region being changed (None: a new one). Each field
+    is checked with the protocol's rule for it; ``errors`` gets one key of
+    ``config_subentries.roi.error`` per broken rule, by field (a field already in it, as points
+    the form could not read, is left alone). Returns the subentry's title and data.
     """
     name = values[CONF_NAME].strip()
-    if not name:
-        errors[CONF_NAME] = "name_required"
-    elif len(name) > MAX_NAME_LEN:
-        errors[CONF_NAME] = "name_too_long"
-    elif any(
+    if checked(errors, CONF_NAME, validate_name, name) is not None and any(
         s.title.strip().casefold() == name.casefold() and s.subentry_id != editing
         for s in roi_subentries(entry)
     ):
         # Checked here: a duplicate subentry unique_id raises in 2025.4 instead of aborting.
         errors[CONF_NAME] = "name_duplicate"
-    if values[CONF_DETECT] not in DETECT_KINDS:
-        errors[CONF_DETECT] = "detect_invalid"
-    points: list[list[float]] = []
+    detect = checked(errors, CONF_DETECT, validate_detect, values[CONF_DETECT])
+    points = None
     if CONF_POINTS not in errors:
-        try:
-            points = validate_points(values[CONF_POINTS])
-        except ProtocolError as err:
-            errors[CONF_POINTS] = points_error(err)
-    sensitivity = values[CONF_SENSITIVITY]
-    if not (float(sensitivity).is_integer() and SENSITIVITY_RANGE[0] <= sensitivity <= SENSITIVITY_RANGE[1]):
-        errors[CONF_SENSITIVITY] = "sensitivity_range"
-    off_delay = values[CONF_OFF_DELAY]
-    if not OFF_DELAY_RANGE[0] <= off_delay <= OFF_DELAY_RANGE[1]:
-        errors[CONF_OFF_DELAY] = "off_delay_range"
+        points = checked(errors, CONF_POINTS, validate_points, values[CONF_POINTS])
     data = {
-        CONF_DETECT: values[CONF_DETECT],
-        CONF_POINTS: points,
-        CONF_SENSITIVITY: int(sensitivity),
-        CONF_OFF_DELAY: whole(off_delay),
+        CONF_DETECT: detect,
+        # Stored as JSON stores it, so an unchanged region compares equal to the stored one.
+        CONF_POINTS: [list(p) for p in points or ()],
+        CONF_SENSITIVITY: checked(errors, CONF_SENSITIVITY, SENSITIVITY.check, values[CONF_SENSITIVITY]),
+        CONF_OFF_DELAY: checked(errors, CONF_OFF_DELAY, OFF_DELAY.check, values[CONF_OFF_DELAY]),
     }
     return name, data
-
-
-def points_error(err: ProtocolError) -> str:
-    """The form error of points the protocol refused."""
-    return err.code if err.code in POINTS_ERRORS else "points_format"

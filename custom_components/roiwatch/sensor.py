@@ -21,7 +21,7 @@ from .const import CONF_SOURCE, KEY_DETECTION_STATE, KEY_FPS, KEY_RESTARTS, KEY_
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
 from .entity import RoiWatchEntity
 from .ha_camera import HaCamera
-from .protocol import STATES
+from .protocol import STATES, Status
 from .pump import SOURCE_STATES
 
 ATTR_SOURCE = CONF_SOURCE
@@ -30,10 +30,10 @@ ATTR_ERROR = "error"
 PARALLEL_UPDATES = 0
 
 
-def _status_value(key: str) -> Callable[[RoiWatchCoordinator], StateType]:
+def _status_value(read: Callable[[Status], StateType]) -> Callable[[RoiWatchCoordinator], StateType]:
     def value(coordinator: RoiWatchCoordinator) -> StateType:
         status = coordinator.data.status
-        return None if status is None else status[key]
+        return None if status is None else read(status)
 
     return value
 
@@ -64,14 +64,14 @@ SENSORS: tuple[RoiWatchSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_status_value("fps"),
+        value_fn=_status_value(lambda s: s.fps),
     ),
     RoiWatchSensorDescription(
         key=KEY_RESTARTS,
         translation_key=KEY_RESTARTS,
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_status_value("restarts"),
+        value_fn=_status_value(lambda s: s.restarts),
     ),
     RoiWatchSensorDescription(
         key=KEY_RUNNING_REVISION,

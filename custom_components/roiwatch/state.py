@@ -18,7 +18,9 @@ from homeassistant.util import dt as dt_util
 from .protocol import (
     OFFLINE,
     ONLINE,
+    Announce,
     ProtocolError,
+    Status,
     Topics,
     check_picture,
     parse_announce,
@@ -45,8 +47,8 @@ class CameraState:
     """
 
     availability: str | None = None
-    status: Mapping[str, Any] | None = None
-    announce: Mapping[str, Any] | None = None
+    status: Status | None = None
+    announce: Announce | None = None
     armed: bool = True
     detected: bool | None = None
     rois: Mapping[str, bool | None] = field(default_factory=dict)
@@ -56,7 +58,7 @@ class CameraState:
     @property
     def running_revision(self) -> int | None:
         """The config revision the agent reports running."""
-        return None if self.status is None else self.status["revision"]
+        return None if self.status is None else self.status.revision
 
     @property
     def applied(self) -> bool:

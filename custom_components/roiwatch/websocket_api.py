@@ -9,8 +9,9 @@ Contract (the panel codes against exactly this)::
            "entities": {"camera", "applied", "running_revision", "state": entity_id|null},
            "regions": [{"id", "name", "detect", "points": [[x, y], ...] (fractions 0..1),
                         "sensitivity", "off_delay", "entity_id": entity_id|null}]}],
-         "limits": {"max_regions", "min_points", "max_points", "name_max",
-                    "sensitivity": [min, max], "off_delay": [min, max], "detect": [...]},
+         "limits": {"max_regions", "min_points", "max_points", "name_max", "detect": [...],
+                    "sensitivity": {"min", "max", "step"}, "off_delay": {"min", "max", "step"}}
+                   (protocol.panel_limits(): step 1 takes whole numbers, null any number),
          "defaults": {"detect", "sensitivity", "off_delay"}  (of a new region)}
     roiwatch/subscribe_cameras {}                                              (admin)
      -> result null, then an event with what roiwatch/cameras answers, at once and again each
@@ -74,8 +75,17 @@ from .const import (
     SUBENTRY_ROI,
 )
 from .coordinator import RoiWatchConfigEntry, RoiWatchCoordinator
-from .protocol import DEFAULT_OFF_DELAY, DEFAULT_SENSITIVITY, DETECT_PERSON, MAX_POINTS
-from .regions import LIMITS, check_region, region_limit_reached, roi_config, roi_key, roi_subentries
+from .protocol import (
+    DETECT_PERSON,
+    MAX_POINTS,
+    OFF_DELAY,
+    SENSITIVITY,
+    CameraConfig,
+    ProtocolError,
+    RoiConfig,
+    panel_limits,
+)
+from .regions import check_region, region_limit_reached, roi_config, roi_key, roi_subentries
 from .registry import unique_id
 
 _LOGGER = logging.getLogger(__name__)
@@ -94,8 +104,8 @@ ENTITIES: Final = {
 # What the panel fills in for a new region (the region flow's defaults).
 DEFAULTS: Final = {
     CONF_DETECT: DETECT_PERSON,
-    CONF_SENSITIVITY: DEFAULT_SENSITIVITY,
-    CONF_OFF_DELAY: DEFAULT_OFF_DELAY,
+    CONF_SENSITIVITY: SENSITIVITY.default,
+    CONF_OFF_DELAY: OFF_DELAY.default,
 }
 
 
@@ -185,7 +195,7 @@ def _describe(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
         | ({"camera": entry.data[CONF_SOURCE]} if entry.data[CONF_KIND] == KIND_HA else {}),
         "regions": [
             {
-                **roi_config(subentry),
+                **_region_fields(subentry),
                 "entity_id": entity_id(Platform.BINARY_SENSOR, roi_key(subentry.subentry_id)),
             }
             for subentry in roi_subentries(entry)
@@ -193,10 +203,25 @@ def _describe(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, Any]:
     }
 
 
+def _wire_form(subentry: ConfigSubentry) -> RoiConfig | None:
+    """The region as the published config has it; None if it breaks a rule (never published)."""
+    try:
+        return roi_config(subentry)
+    except ProtocolError:
+        return None
+
+
+def _region_fields(subentry: ConfigSubentry) -> dict[str, Any]:
+    """A region as the published config has it; as stored if it breaks a rule, to be fixed."""
+    if (roi := _wire_form(subentry)) is not None:
+        return roi.to_wire()
+    return {"id": subentry.subentry_id, "name": subentry.title, **subentry.data}
+
+
 def _listing(hass: HomeAssistant) -> dict[str, Any]:
     """What roiwatch/cameras answers and roiwatch/subscribe_cameras pushes."""
     cameras = [_describe(hass, entry) for entry in hass.config_entries.async_entries(DOMAIN)]
-    return {"cameras": cameras, "limits": LIMITS, "defaults": DEFAULTS}
+    return {"cameras": cameras, "limits": panel_limits(), "defaults": DEFAULTS}
 
 
 @dataclass
@@ -270,7 +295,7 @@ class _CameraFeed:
 # ---------------------------------------------------------------------------- publishing
 
 
-async def _async_published(entry: RoiWatchConfigEntry, done: Callable[[dict[str, Any]], bool]) -> int | None:
+async def _async_published(entry: RoiWatchConfigEntry, done: Callable[[CameraConfig], bool]) -> int | None:
     """The revision of the first config built for the camera for which ``done`` holds.
 
     Call it right after the change, if the camera was loaded before it (else None: its setup
@@ -305,12 +330,12 @@ async def _async_published(entry: RoiWatchConfigEntry, done: Callable[[dict[str,
             remove()
 
 
-def _has(roi: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
-    return lambda config: roi in config["rois"]
+def _has(roi: RoiConfig) -> Callable[[CameraConfig], bool]:
+    return lambda config: roi in config.rois
 
 
-def _lacks(region_id: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda config: all(r["id"] != region_id for r in config["rois"])
+def _lacks(region_id: str) -> Callable[[CameraConfig], bool]:
+    return lambda config: all(r.id != region_id for r in config.rois)
 
 
 async def _async_messages(hass: HomeAssistant, errors: dict[str, str]) -> dict[str, str]:
@@ -389,8 +414,9 @@ async def ws_save_region(
         subentry = editing
         if hass.config_entries.async_update_subentry(entry, editing, title=title, data=data):
             _LOGGER.info("Region editor: changed region %s of camera %s", title, entry.title)
-    roi = roi_config(entry.subentries[subentry.subentry_id])
-    revision = await _async_published(entry, _has(roi)) if loaded else None
+    # A region whose id the protocol refuses is never published (the publisher logs it).
+    roi = _wire_form(entry.subentries[subentry.subentry_id])
+    revision = await _async_published(entry, _has(roi)) if loaded and roi is not None else None
     connection.send_result(msg["id"], {"region_id": subentry.subentry_id, "revision": revision})
 
 

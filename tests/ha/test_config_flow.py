@@ -25,7 +25,7 @@ from custom_components.roiwatch.const import (
     DOMAIN,
     SUBENTRY_ROI,
 )
-from custom_components.roiwatch.protocol import MAX_ROIS, ROI_ID_RE
+from custom_components.roiwatch.protocol import FPS, MAX_ROIS, ROI_ID_RE
 from roiwatch_dev.mosquitto import Mosquitto
 
 from .conftest import CAMERA_ID, ROI_MOTION, ROI_PERSON, SQUARE, camera_entry, roi_subentry
@@ -261,6 +261,25 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
     assert loaded_entry.options == {CONF_FPS: 2.5}
 
 
+def number_field(form: dict[str, Any], name: str) -> dict[str, Any]:
+    """The number selector of a form's field, as the frontend gets it."""
+    (selector,) = [value for key, value in form["data_schema"].schema.items() if str(key) == name]
+    config: dict[str, Any] = selector.serialize()["selector"]["number"]
+    return config
+
+
+async def test_options_take_what_the_protocol_takes(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """The frame rate field takes any number in the protocol's range: 0.25 fps is fine."""
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    field = number_field(result, CONF_FPS)
+    assert (field["min"], field["max"], field["step"]) == (FPS.min, FPS.max, "any")
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {CONF_FPS: 0.25})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert loaded_entry.options == {CONF_FPS: 0.25}
+
+
 # ------------------------------------------------------------------------------ regions
 
 ROI_INPUT = {
@@ -302,6 +321,29 @@ async def test_add_region(hass: HomeAssistant, loaded_entry: MockConfigEntry) ->
         CONF_OFF_DELAY: 2.5,
     }
     assert isinstance(new[0].data[CONF_SENSITIVITY], int)
+
+
+async def test_region_form_takes_what_the_protocol_takes(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """The form's number fields hold the protocol's rules: fractions of a second, whole sensitivities."""
+    result = await start_region_flow(hass, loaded_entry)
+    sensitivity = number_field(result, CONF_SENSITIVITY)
+    off_delay = number_field(result, CONF_OFF_DELAY)
+    assert (sensitivity["min"], sensitivity["max"], sensitivity["step"]) == (1, 100, 1)
+    assert (off_delay["min"], off_delay["max"], off_delay["step"]) == (0, 3600, "any")
+    assert off_delay["unit_of_measurement"] == "s"
+    # A fraction of a sensitivity is refused with the panel's error (the slider gives none).
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**ROI_INPUT, CONF_SENSITIVITY: 50.5}
+    )
+    assert result["errors"] == {CONF_SENSITIVITY: "sensitivity_range"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**ROI_INPUT, CONF_OFF_DELAY: 0.5}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (new,) = [s for s in loaded_entry.subentries.values() if s.title == "Driveway"]
+    assert new.data[CONF_OFF_DELAY] == 0.5
 
 
 POINTS_ERRORS = [
@@ -449,7 +491,7 @@ async def test_delete_region(
     """Deleting a region (the UI calls this): its sensor is gone, the agent's config drops it."""
     gate = "binary_sensor.porch_gate"
     assert hass.states.get(gate) is not None
-    assert [r["id"] for r in (await retained_config(broker))["rois"]] == [ROI_PERSON, ROI_MOTION]
+    assert [r.id for r in (await retained_config(broker)).rois] == [ROI_PERSON, ROI_MOTION]
 
     assert hass.config_entries.async_remove_subentry(loaded_entry, ROI_MOTION)
     await hass.async_block_till_done()
@@ -457,5 +499,5 @@ async def test_delete_region(
     assert hass.states.get(gate) is None
     assert entity_registry.async_get(gate) is None
     held = await retained_config(broker)
-    assert [r["id"] for r in held["rois"]] == [ROI_PERSON]
-    assert held["revision"] == 2
+    assert [r.id for r in held.rois] == [ROI_PERSON]
+    assert held.revision == 2

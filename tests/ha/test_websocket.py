@@ -540,10 +540,8 @@ async def test_region_breaking_a_rule_listed_as_stored(
 ) -> None:
     """A hand-edited region (an id the wire refuses, a number out of range) is listed as stored,
     so the editor shows it and can fix it; saving the one the wire refuses answers at once."""
-    entry = await set_up(
-        hass,
-        camera_entry(subentries=[roi_subentry("bad.id", "Odd"), roi_subentry(ROI_PERSON, "Path", sensitivity=500)]),
-    )
+    regions = [roi_subentry("bad.id", "Odd"), roi_subentry(ROI_PERSON, "Path", sensitivity=500)]
+    entry = await set_up(hass, camera_entry(subentries=regions))
     assert "config not published" in caplog.text  # Path's sensitivity: nothing goes out
     client = await hass_ws_client(hass)
     (porch,) = (await call(client, "cameras"))["result"]["cameras"]
@@ -556,7 +554,8 @@ async def test_region_breaking_a_rule_listed_as_stored(
     assert response["result"] == {"region_id": ROI_PERSON, "revision": 1}
     assert [r.id for r in (await retained_config(broker)).rois] == [ROI_PERSON]
     with patch("custom_components.roiwatch.websocket_api.PUBLISH_TIMEOUT", 5):
-        response = await call(client, "region/save", entry_id=entry.entry_id, region_id="bad.id", **DRIVEWAY)
+        edit = {**DRIVEWAY, "name": "Odd"}
+        response = await call(client, "region/save", entry_id=entry.entry_id, region_id="bad.id", **edit)
     assert response["result"] == {"region_id": "bad.id", "revision": None}
     assert "not published within" not in caplog.text
 
