@@ -222,7 +222,7 @@ def status_is(camera: str, **want: object) -> object:
         for topic, payload in messages:
             if topic == TOPICS.status(camera):
                 status = protocol.parse_status(payload)
-                if all(status.get(k) == v for k, v in want.items()):
+                if all(getattr(status, k) == v for k, v in want.items()):
                     return True
         return False
 
@@ -232,10 +232,9 @@ def status_is(camera: str, **want: object) -> object:
 def smoke_arm64(root: Path, broker: Mosquitto, watcher: Watcher, log: Path) -> float:
     shutil.copy(VIDEO, root / "root/vtest.avi")
     cam = "porch"
-    config = protocol.build_config(cam, "smart", 1, [
-        {"id": "walk", "name": "Walk", "detect": "person", "points": WALKWAY, "off_delay": 2}
-    ], fps=2)
-    watcher.client.publish(TOPICS.config(cam), protocol.encode_config(config), qos=1, retain=True)
+    walk = protocol.RoiConfig("walk", "Walk", "person", protocol.validate_points(WALKWAY), off_delay=2)
+    config = protocol.CameraConfig(cam, "smart", 1, (walk,), fps=2)
+    watcher.client.publish(TOPICS.config(cam), protocol.build_config(config), qos=1, retain=True)
     t0 = time.monotonic()
     script = (f"/opt/roiwatch/bin/roiwatch-agent --version\n"
               f"exec /opt/roiwatch/bin/roiwatch-agent smart --camera {cam} --source /root/vtest.avi --loop "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from .. import protocol
 from ..detection.process import DetectionSettings, DetectorSpec
@@ -41,14 +40,14 @@ class CameraController:
         self.publish = publish
         self.topics = protocol.Topics(settings.base_topic)
         self.supervisor = Supervisor(camera_id, self._publish_off)
-        self.config: dict[str, Any] | None = store.load(camera_id)
+        self.config: protocol.CameraConfig | None = store.load(camera_id)
         self.armed = store.load_armed(camera_id)
         self.error: str | None = None
         self._changed = False  # inputs changed what detection should be; tick() applies it once
         self._stopped_due = False  # say "stopped" once the process is gone (it may still publish)
         self._kept_on = store.load_regions_on(camera_id)  # the ON regions as kept in the state dir
         if self.config is not None:
-            _LOGGER.info("Camera %s: using cached config revision %s", camera_id, self.config["revision"])
+            _LOGGER.info("Camera %s: using cached config revision %s", camera_id, self.config.revision)
 
     # ---- inputs -------------------------------------------------------------------------
 
@@ -67,18 +66,18 @@ class CameraController:
             return
         if self.config is not None and config == self.config:
             return  # a retained repeat (e.g. after a reconnect): nothing to restart
-        if self.config is not None and config["revision"] < self.config["revision"]:
+        if self.config is not None and config.revision < self.config.revision:
             _LOGGER.warning(
                 "Camera %s: config revision %s is older than the running %s; applying it anyway",
                 self.camera_id,
-                config["revision"],
-                self.config["revision"],
+                config.revision,
+                self.config.revision,
             )
         _LOGGER.info(
             "Camera %s: config revision %s with %d ROI(s)",
             self.camera_id,
-            config["revision"],
-            len(config["rois"]),
+            config.revision,
+            len(config.rois),
         )
         self.config = config
         self.error = None
@@ -99,7 +98,7 @@ class CameraController:
         self._changed = True
 
     def _refuse(self, error: str) -> None:
-        running = self.config["revision"] if self.config else None
+        running = self.config.revision if self.config else None
         _LOGGER.error("Camera %s: refused: %s (keeping config revision %s)", self.camera_id, error, running)
         self.error = error
         if self.supervisor.running:
@@ -118,11 +117,13 @@ class CameraController:
 
     def _publish_stopped(self) -> None:
         status = protocol.build_status(
-            protocol.STATE_STOPPED,
-            revision=self.config["revision"] if self.config else None,
-            restarts=self.supervisor.restarts,
-            error=self.error,
-            version=self.settings.version,
+            protocol.Status(
+                protocol.STATE_STOPPED,
+                revision=self.config.revision if self.config else None,
+                restarts=self.supervisor.restarts,
+                error=self.error,
+                version=self.settings.version,
+            )
         )
         self.publish(self.topics.status(self.camera_id), status, 1, True)
 

@@ -8,7 +8,6 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from .. import protocol
 
@@ -24,7 +23,7 @@ class ConfigStore:
     def _path(self, camera_id: str) -> Path | None:
         return self.dir / f"{camera_id}.config.json" if self.dir else None
 
-    def load(self, camera_id: str) -> dict[str, Any] | None:
+    def load(self, camera_id: str) -> protocol.CameraConfig | None:
         path = self._path(camera_id)
         if path is None or not path.exists():
             return None
@@ -34,15 +33,15 @@ class ConfigStore:
             _LOGGER.error("Ignoring cached config %s: %s", path, err)
             return None
 
-    def save(self, config: dict[str, Any]) -> None:
-        path = self._path(config["camera_id"])
+    def save(self, config: protocol.CameraConfig) -> None:
+        path = self._path(config.camera_id)
         if path is None:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
-                f.write(protocol.encode_config(config))
+                f.write(protocol.build_config(config))
             os.replace(tmp, path)
         except OSError as err:
             _LOGGER.error("Could not cache config in %s: %s", path, err)

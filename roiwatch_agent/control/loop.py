@@ -240,7 +240,9 @@ class SmartLoop(ControlLoop):
         cam = self.camera_id
         self.publish(
             self.topics.announce(cam),
-            protocol.build_announce(cam, protocol.KIND_SMART, self.settings.version, self.host_label),
+            protocol.build_announce(
+                protocol.Announce(cam, protocol.KIND_SMART, self.settings.version, self.host_label)
+            ),
             1,
             True,
         )
@@ -342,6 +344,6 @@ class AnalyzerLoop(ControlLoop):
     def _is_dumb(payload: bytes) -> bool:
         """A config whose kind we cannot read is passed on, so its error gets reported."""
         try:
-            return protocol.parse_config(payload)["kind"] == protocol.KIND_DUMB
+            return protocol.parse_config(payload).dumb
         except protocol.ProtocolError:
             return True

@@ -6,11 +6,12 @@ Pure computation (no MQTT, no processes), so tests and the benchmark drive it di
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
-import numpy as np
+from cv2.typing import MatLike
 
+from .. import protocol
 from .motion import MotionGate
 from .roi import Roi, motion_min_fraction, person_min_score
 
@@ -25,7 +26,7 @@ SNAPSHOT_QUALITY = 80
 class PersonDetector(Protocol):
     backend: str
 
-    def detect(self, image_bgr: np.ndarray, min_score: float) -> list[Box]: ...
+    def detect(self, image_bgr: MatLike, min_score: float) -> list[Box]: ...
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Pipeline:
 
     def __init__(
         self,
-        config: dict[str, Any],
+        config: protocol.CameraConfig,
         person: PersonDetector | None,
         gated: bool = True,
         held: dict[str, HeldState] | None = None,
@@ -69,10 +70,10 @@ class Pipeline:
         person model on the first frame, moving or not (a person standing still stays ON).
         """
         self.gated = gated
-        self.rois = [Roi.from_config(item) for item in config["rois"]]
+        self.rois = [Roi(item) for item in config.rois]
         self.person = person
         self.motion = MotionGate()
-        self.state = {roi.id: RoiState() for roi in self.rois}
+        self.state = {roi.config.id: RoiState() for roi in self.rois}
         self._held_clock = False
         for roi_id, was in (held or {}).items():
             if roi_id in self.state and was.on:
@@ -91,7 +92,7 @@ class Pipeline:
             roi.fit(width, height, small)
         self._frame_size = (width, height)
 
-    def process(self, frame: np.ndarray, now: float) -> FrameResult:
+    def process(self, frame: MatLike, now: float) -> FrameResult:
         if not self.rois:  # a new camera before the user drew a region: frames only feed the preview
             return FrameResult([], False)
         h, w = frame.shape[:2]
@@ -106,16 +107,16 @@ class Pipeline:
 
         to_check: list[Roi] = []
         for roi in self.rois:
-            st = self.state[roi.id]
+            st = self.state[roi.config.id]
             assert roi.small_mask is not None
             moved = cv2.countNonZero(
                 cv2.bitwise_and(mask, roi.small_mask)
-            ) / roi.small_area >= motion_min_fraction(roi.sensitivity)
-            if not roi.is_person:
+            ) / roi.small_area >= motion_min_fraction(roi.config.sensitivity)
+            if not roi.config.person:
                 if moved:
                     st.last_seen = now
                 continue
-            confirm_every = min(CONFIRM_INTERVAL, roi.off_delay / 2)
+            confirm_every = min(CONFIRM_INTERVAL, roi.config.off_delay / 2)
             if not self.gated:
                 to_check.append(roi)
             elif st.on:
@@ -130,16 +131,15 @@ class Pipeline:
             crop = self._crop_region(to_check, mask, w, h) if self.gated else (0, 0, w, h)
             if crop is not None:
                 x0, y0, x1, y1 = crop
-                min_score = min(person_min_score(r.sensitivity) for r in to_check)
+                min_score = min(person_min_score(r.config.sensitivity) for r in to_check)
                 found = self.person.detect(frame[y0:y1, x0:x1], min_score)
                 boxes = [(bx + x0, by + y0, bw, bh, s) for bx, by, bw, bh, s in found]
                 inferences = 1
                 self.inferences += 1
             for roi in to_check:
-                st = self.state[roi.id]
-                mine = [
-                    b for b in boxes if b[4] >= person_min_score(roi.sensitivity) and roi.contains_feet(b)
-                ]
+                st = self.state[roi.config.id]
+                needed = person_min_score(roi.config.sensitivity)
+                mine = [b for b in boxes if b[4] >= needed and roi.contains_feet(b)]
                 if mine:
                     # A miss is re-checked on the next frame; only a hit earns the slower confirm rate.
                     st.last_seen = st.last_check = now
@@ -147,17 +147,17 @@ class Pipeline:
 
         changes: list[tuple[str, bool]] = []
         for roi in self.rois:
-            st = self.state[roi.id]
-            on = now - st.last_seen <= roi.off_delay
+            st = self.state[roi.config.id]
+            on = now - st.last_seen <= roi.config.off_delay
             if on != st.on:
                 st.on = on
-                changes.append((roi.id, on))
+                changes.append((roi.config.id, on))
         turned_on = [rid for rid, on in changes if on]
         snapshot = self.snapshot(frame, boxes) if turned_on else None
         return FrameResult(changes, any(s.on for s in self.state.values()), snapshot, inferences)
 
     def _crop_region(
-        self, rois: list[Roi], mask: np.ndarray, w: int, h: int
+        self, rois: list[Roi], mask: MatLike, w: int, h: int
     ) -> tuple[int, int, int, int] | None:
         """The part of the frame worth showing the person model: motion and last persons in the ROIs."""
         regions: list[tuple[int, int, int, int]] = []
@@ -166,7 +166,7 @@ class Pipeline:
             rx, ry, rw, rh = roi.bbox
             for mx, my, mw, mh in self.motion.boxes(cv2.bitwise_and(mask, roi.small_mask)):
                 regions.append((mx, my, mx + mw, my + mh))
-            st = self.state[roi.id]
+            st = self.state[roi.config.id]
             if st.on:
                 regions.extend((bx, by, bx + bw, by + bh) for bx, by, bw, bh, _ in st.boxes)
             if not regions:
@@ -190,14 +190,15 @@ class Pipeline:
             return None
         return x0, y0, x1, y1
 
-    def snapshot(self, frame: np.ndarray, boxes: list[Box]) -> bytes | None:
+    def snapshot(self, frame: MatLike, boxes: list[Box]) -> bytes | None:
         """JPEG of the frame with every ROI outlined (red when ON) and person boxes drawn."""
         img = frame.copy()
         for roi in self.rois:
-            colour = (0, 0, 255) if self.state[roi.id].on else (0, 200, 255)
+            colour = (0, 0, 255) if self.state[roi.config.id].on else (0, 200, 255)
             cv2.polylines(img, [roi.polygon], True, colour, 2)
             x, y = roi.polygon[0]
-            cv2.putText(img, roi.name, (int(x) + 4, int(y) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
+            label_at = (int(x) + 4, int(y) + 16)
+            cv2.putText(img, roi.config.name, label_at, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
         for x, y, bw, bh, score in boxes:
             cv2.rectangle(img, (x, y), (x + bw, y + bh), (0, 255, 0), 2)
             cv2.putText(

@@ -15,15 +15,17 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from types import EllipsisType
 from typing import Any, NoReturn
 
 import paho.mqtt.client as mqtt
+from cv2.typing import MatLike
 
 from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, disconnect, make_client
 from ..capture.handover import CaptureHandle, FrameReader
 from ..capture.sources import MqttPictureSource, SourceError
-from .pipeline import MIN_CROP, HeldState, Pipeline
+from .pipeline import MIN_CROP, HeldState, PersonDetector, Pipeline
 from .preview import PreviewResponder
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,17 +73,17 @@ class DetectorSpec:
     """Everything a detection process needs; pickled only between our own processes."""
 
     settings: DetectionSettings
-    config: dict[str, Any]
+    config: protocol.CameraConfig
     restarts: int = 0
     error: str | None = None
 
     @property
     def camera_id(self) -> str:
-        return str(self.config["camera_id"])
+        return self.config.camera_id
 
     @property
     def revision(self) -> int:
-        return int(self.config["revision"])
+        return self.config.revision
 
 
 class _Reporter:
@@ -92,7 +94,7 @@ class _Reporter:
         self.client = client
         self.topics = protocol.Topics(spec.settings.base_topic)
         self.lock = threading.Lock()
-        self.roi_on = {roi["id"]: False for roi in spec.config["rois"]}
+        self.roi_on = {roi.id: False for roi in spec.config.rois}
         self._removed: list[str] = []
         self.state = protocol.STATE_STARTING
         self.error = spec.error
@@ -127,13 +129,15 @@ class _Reporter:
 
     def _status(self) -> bytes:
         return protocol.build_status(
-            self.state,
-            revision=self.spec.revision,
-            fps=self.fps,
-            restarts=self.spec.restarts,
-            error=self.error,
-            version=self.spec.settings.version,
-            detector=self.detector,
+            protocol.Status(
+                self.state,
+                revision=self.spec.revision,
+                fps=self.fps,
+                restarts=self.spec.restarts,
+                error=self.error,
+                version=self.spec.settings.version,
+                detector=self.detector,
+            )
         )
 
     def publish_all(self) -> None:
@@ -147,7 +151,13 @@ class _Reporter:
             self._removed = []
             self._pub(self.topics.detected(cam), protocol.on_off(any(self.roi_on.values())))
 
-    def set_status(self, state: str | None = None, *, error: Any = ..., fps: Any = ...) -> None:
+    def set_status(
+        self,
+        state: str | None = None,
+        *,
+        error: str | EllipsisType | None = ...,
+        fps: float | EllipsisType | None = ...,
+    ) -> None:
         with self.lock:
             if state is not None:
                 self.state = state
@@ -212,7 +222,7 @@ class DetectionProcess:
         self.reporter = _Reporter(spec, self.client)
         self.pictures: MqttPictureSource | None = None
         if spec.settings.source is None:
-            self.pictures = MqttPictureSource(float(spec.config["fps"]), self._on_bad_picture)
+            self.pictures = MqttPictureSource(spec.config.fps, self._on_bad_picture)
         self.preview = PreviewResponder(self.cam, self._publish_preview)
         self.pipeline: Pipeline | None = None
         self._held_sent = 0.0
@@ -225,11 +235,13 @@ class DetectionProcess:
         return (
             self.topics.status(self.cam),
             protocol.build_status(
-                protocol.STATE_OFFLINE,
-                revision=self.spec.revision,
-                restarts=self.spec.restarts,
-                error="detection process gone",
-                version=self.spec.settings.version,
+                protocol.Status(
+                    protocol.STATE_OFFLINE,
+                    revision=self.spec.revision,
+                    restarts=self.spec.restarts,
+                    error="detection process gone",
+                    version=self.spec.settings.version,
+                )
             ),
         )
 
@@ -301,7 +313,7 @@ class DetectionProcess:
         # Ctrl-C reaches the whole process group; the controller decides when we stop.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        person: Any = None
+        person: PersonDetector | None = None
         failure: Exception | None = None
         try:
             person = self._load_person()
@@ -321,7 +333,7 @@ class DetectionProcess:
                 raise failure
             self.pipeline = Pipeline(self.spec.config, person, held=held)
             held_on = {roi_id for roi_id, st in self.pipeline.state.items() if st.on}
-            self._undecided = {r.id for r in self.pipeline.rois if r.is_person and r.id in held_on}
+            self._undecided = {r.id for r in self.spec.config.rois if r.person and r.id in held_on}
             # "starting" and the regions go out before "running" (a broker that is away does
             # not hold detection up for long: the cached config detects without it).
             self.connected.wait(CONNECT_WAIT)
@@ -377,8 +389,8 @@ class DetectionProcess:
                 self.reporter.error = msg[1]
         return None
 
-    def _load_person(self) -> Any:
-        if not any(r["detect"] == protocol.DETECT_PERSON for r in self.spec.config["rois"]):
+    def _load_person(self) -> PersonDetector | None:
+        if not any(r.person for r in self.spec.config.rois):
             return None
         import numpy as np
 
@@ -407,7 +419,7 @@ class DetectionProcess:
             return self.pictures
         if self.spec.settings.capture is None:
             raise RuntimeError("no frame source: neither a capture process nor MQTT pictures")
-        return FrameReader(self.spec.settings.capture, float(self.spec.config["fps"]), self._on_capture)
+        return FrameReader(self.spec.settings.capture, self.spec.config.fps, self._on_capture)
 
     def _detect(self) -> None:
         while not self.should_stop():
@@ -433,7 +445,7 @@ class DetectionProcess:
         for ts, frame in source.frames(self.should_stop):
             self._analyse(ts, frame, source.latest_jpeg if isinstance(source, MqttPictureSource) else None)
 
-    def _analyse(self, ts: float, frame: Any, jpeg: bytes | None) -> None:
+    def _analyse(self, ts: float, frame: MatLike, jpeg: bytes | None) -> None:
         """One frame: detection, what changed to the supervisor and then to the broker, status."""
         assert self.pipeline is not None
         reporter = self.reporter

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from .. import protocol
 
@@ -25,35 +25,15 @@ def motion_min_fraction(sensitivity: int) -> float:
 class Roi:
     """One ROI of the config, with its pixel geometry for a given frame size."""
 
-    id: str
-    name: str
-    detect: str
-    points: list[list[float]]
-    sensitivity: int
-    off_delay: float
-    polygon: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int32))
-    small_mask: np.ndarray | None = None
+    config: protocol.RoiConfig
+    polygon: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros((0, 2), np.int32))
+    small_mask: npt.NDArray[np.uint8] | None = None
     small_area: int = 0
     bbox: tuple[int, int, int, int] = (0, 0, 0, 0)
 
-    @classmethod
-    def from_config(cls, item: dict[str, Any]) -> Roi:
-        return cls(
-            id=item["id"],
-            name=item["name"],
-            detect=item["detect"],
-            points=item["points"],
-            sensitivity=int(item["sensitivity"]),
-            off_delay=float(item["off_delay"]),
-        )
-
-    @property
-    def is_person(self) -> bool:
-        return self.detect == protocol.DETECT_PERSON
-
     def fit(self, width: int, height: int, small_size: tuple[int, int]) -> None:
         """Scale the polygon to a frame of width x height and its motion mask to small_size."""
-        pts = np.array(self.points, dtype=np.float64)
+        pts = np.array(self.config.points, dtype=np.float64)
         self.polygon = np.round(pts * [width - 1, height - 1]).astype(np.int32)
         x, y, w, h = cv2.boundingRect(self.polygon)
         self.bbox = (x, y, w, h)

@@ -54,7 +54,7 @@ def run(pipeline, frames, t0=0.0):
 
 
 def cfg(*rois):
-    return protocol.build_config("cam", "smart", 1, list(rois))
+    return protocol.CameraConfig("cam", "smart", 1, rois)
 
 
 def _scene(frames, empty_street):
@@ -178,7 +178,7 @@ def test_snapshot_labels_each_region_with_its_name(empty_street):
     """The picture HA shows names the regions drawn on it: another name, another picture."""
 
     def picture(name):
-        pipeline = Pipeline(cfg({**roi("walk", WALKWAY), "name": name}), None)
+        pipeline = Pipeline(cfg(roi("walk", WALKWAY, name=name)), None)
         pipeline.process(empty_street, 0.0)  # fits the regions to the frame
         jpeg = pipeline.snapshot(empty_street, [])
         return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)

@@ -181,7 +181,7 @@ def test_the_analyzer_handles_one_camera_while_another_is_slow_to_stop(recorder,
 def _status(recorder, camera, after, **want):
     def ok(m):
         status = protocol.parse_status(m.payload)
-        return all(status[k] == v for k, v in want.items())
+        return all(getattr(status, k) == v for k, v in want.items())
 
     return recorder.wait_for(TOPICS.status(camera), ok, timeout=20, after=after)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from roiwatch_agent import protocol
 from roiwatch_agent.detection.roi import Roi, motion_min_fraction, person_min_score
 
 from .conftest import _rect, roi
@@ -18,7 +17,7 @@ W, H = 768, 576  # vtest.avi's size; boxes are (x, y, w, h, score) in its pixels
 
 
 def fitted(points: list[list[float]]) -> Roi:
-    region = Roi.from_config(protocol.build_config("cam", "smart", 1, [roi("r", points)])["rois"][0])
+    region = Roi(roi("r", points))
     region.fit(W, H, (W // 4, H // 4))
     return region
 

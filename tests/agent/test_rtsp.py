@@ -101,7 +101,7 @@ def test_camera_gone_is_reported_and_resumes_in_the_same_detection_process(
         rtsp_camera.pause(True) if how == "stalls" else rtsp_camera.kill()
         status = recorder.wait_status(cam, state="error", after=gone, timeout=10)
         assert redact_source(rtsp_camera.url("/sub")) in status.error, status  # named, no password
-        print(f"status.error {time.monotonic() - gone:.1f} s after the camera {how}: {status['error']}")
+        print(f"status.error {time.monotonic() - gone:.1f} s after the camera {how}: {status.error}")
         time.sleep(1)  # gone a little longer: the capture's next try meets it gone
         back = time.monotonic()
         rtsp_camera.pause(False) if how == "stalls" else rtsp_camera.start()
