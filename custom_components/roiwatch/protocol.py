@@ -25,9 +25,10 @@ _T = TypeVar("_T")
 SCHEMA_VERSION = 1
 DEFAULT_BASE_TOPIC = "roiwatch"
 
-CAMERA_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-ROI_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-BASE_TOPIC_RE = re.compile(r"^[^#+\x00]{1,128}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "porch\n" through.
+CAMERA_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+ROI_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+BASE_TOPIC_RE = re.compile(r"^[^#+\x00]{1,128}\Z")
 
 MAX_ROIS = 16
 MAX_CONFIG_BYTES = 64 * 1024
@@ -123,7 +124,7 @@ class Topics:
 
     def __init__(self, base: str = DEFAULT_BASE_TOPIC) -> None:
         base = base.strip("/")
-        if not BASE_TOPIC_RE.match(base):
+        if not BASE_TOPIC_RE.fullmatch(base):
             raise ProtocolError("base_topic", f"invalid base topic {base!r}")
         self.base = base
 
@@ -173,13 +174,13 @@ class Topics:
         if not topic.startswith(prefix):
             return None
         parts = topic[len(prefix) :].split("/")
-        if len(parts) == 2 and parts[1] in _PLAIN_LEAVES and CAMERA_ID_RE.match(parts[0]):
+        if len(parts) == 2 and parts[1] in _PLAIN_LEAVES and CAMERA_ID_RE.fullmatch(parts[0]):
             return parts[0], parts[1], None
         if (
             len(parts) == 3
             and parts[1] == LEAF_ROI
-            and CAMERA_ID_RE.match(parts[0])
-            and ROI_ID_RE.match(parts[2])
+            and CAMERA_ID_RE.fullmatch(parts[0])
+            and ROI_ID_RE.fullmatch(parts[2])
         ):
             return parts[0], LEAF_ROI, parts[2]
         return None
@@ -190,7 +191,7 @@ class Topics:
 
 
 def validate_camera_id(value: Any) -> str:
-    if not isinstance(value, str) or not CAMERA_ID_RE.match(value):
+    if not isinstance(value, str) or not CAMERA_ID_RE.fullmatch(value):
         raise ProtocolError(
             "camera_id",
             f"invalid camera id {value!r}: use 1-64 of a-z 0-9 _ -, starting with a letter or digit",
@@ -200,7 +201,7 @@ def validate_camera_id(value: Any) -> str:
 
 
 def validate_roi_id(value: Any) -> str:
-    if not isinstance(value, str) or not ROI_ID_RE.match(value):
+    if not isinstance(value, str) or not ROI_ID_RE.fullmatch(value):
         raise ProtocolError("roi_id", f"invalid ROI id {value!r}: use 1-64 of A-Z a-z 0-9 _ -", field="id")
     return value
 

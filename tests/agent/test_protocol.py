@@ -1069,6 +1069,13 @@ def test_percent_points_accept_the_whole_picture_and_nothing_outside() -> None:
     refused("points_range", p.validate_points, [[0, 0], [1, 0], [1, 1.5]])
 
 
+def test_an_id_with_a_trailing_newline_is_refused() -> None:
+    """Found by the property test: a regex ending in $ let "porch\n" through."""
+    refused("camera_id", p.validate_camera_id, "porch\n")
+    refused("roi_id", p.validate_roi_id, "walk\n")
+    assert p.Topics().parse("roiwatch/porch\n/status") is None
+
+
 def test_a_topic_naming_an_invalid_camera_is_not_ours() -> None:
     assert p.Topics().parse("roiwatch/Not A Camera/status") is None
     assert p.Topics().parse("roiwatch/Not A Camera/roi/walk") is None
