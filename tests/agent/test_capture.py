@@ -3,6 +3,7 @@ MJPEG streams and snapshot URLs, with real agent processes, a real mosquitto and
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -160,6 +161,20 @@ def test_dumb_rpicam_forwards_the_cameras_jpegs(recorder, start_agent, install_r
     assert "--codec mjpeg --width 320 --height 180 --framerate 10" in fake.starts()[0]
     assert agent.stop() == 0
     assert wait_until(lambda: rpicam_pids() == [], timeout=5)
+
+
+def test_dumb_camera_keeps_its_rate_when_a_config_is_refused(recorder, start_agent, install_rpicam):
+    """A config the protocol refuses (here fps 60, above its 30) changes nothing on the dumb camera."""
+    install_rpicam("rpicam-vid")
+    wire = protocol.CameraConfig(CAM, "dumb", 1, (roi("walk", WALKWAY),)).to_wire()
+    recorder.publish(TOPICS.config(CAM), json.dumps({**wire, "fps": 60}))
+    agent = start_agent(
+        "dumb", "--camera", CAM, "--source", "rpicam", "--fps", "4", "--width", "320", "--framerate", "10"
+    )
+    t0 = recorder.wait_for(TOPICS.frame(CAM), timeout=30).at
+    time.sleep(2.5)
+    assert 5 <= len(recorder.on_topic(TOPICS.frame(CAM), after=t0)) <= 12  # 4 a second, not 10
+    assert f"ignoring {TOPICS.config(CAM)}: invalid config: fps" in agent.output
 
 
 class CameraServer:
