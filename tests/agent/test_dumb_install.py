@@ -1,4 +1,4 @@
-"""A dumb-camera install (``pip install .``) is the agent, paho-mqtt and voluptuous, and it works.
+"""A dumb-camera install (``pip install .``) is the agent and paho-mqtt, and it works.
 
 A fresh virtual environment without system site packages, installed as the README says for a
 Pi Zero: the MJPEG-on-stdin camera streams to a real mosquitto, and every role that needs OpenCV
@@ -27,8 +27,8 @@ def _core_requirements() -> set[str]:
     return {re.split(r"[<>=!~ ;\[]", r)[0].lower() for r in reqs if "extra ==" not in r}
 
 
-def test_core_requirements_are_paho_and_voluptuous_only():
-    assert _core_requirements() == {"paho-mqtt", "voluptuous"}
+def test_the_only_core_requirement_is_paho():
+    assert _core_requirements() == {"paho-mqtt"}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_dumb_install_is_small_and_streams_mjpeg_from_stdin(dumb_venv, recorder,
         check=True,
     ).stdout
     installed = {line.split("==")[0].lower() for line in listed.split()} - {"pip", "setuptools"}
-    assert installed == {"roiwatch-agent", "paho-mqtt", "voluptuous"}
+    assert installed == {"roiwatch-agent", "paho-mqtt"}
     size_mb = sum(f.stat().st_size for f in dumb_venv.rglob("*") if f.is_file()) / 1e6
     print(f"dumb-camera venv: {size_mb:.1f} MB")
     version = subprocess.run([dumb_venv / "bin/roiwatch-agent", "--version"], capture_output=True, text=True)
