@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roiwatch_agent import protocol as p
+from roiwatch_dev import REPO
 
-# protocol.py is the integration's (roiwatch_agent/protocol.py links to it); the panel is beside it.
-FORM_JS = Path(p.__file__).resolve().parent / "frontend" / "form.js"
+FORM_JS = REPO / "custom_components/roiwatch/frontend/form.js"
 
 # What a number input's value is when it holds a number (HTML's "valid floating-point number");
 # for anything else the browser gives the panel "".
