@@ -43,12 +43,13 @@ def _back_after_restart(broker, live: dict[str, tuple[str, Callable[[Message], b
 def test_every_role_reports_its_state_within_5_s_of_a_broker_restart(broker, recorder, start_agent, vtest):
     recorder.publish(TOPICS.config("porch"), make_config("porch", 1, [roi("walk", WALKWAY)]))
     recorder.publish(TOPICS.config("gate"), make_config("gate", 1, [roi("walk", WALKWAY)], kind="dumb"))
-    start_agent("smart", "--camera", "porch", "--source", str(vtest), "--loop")
+    smart = start_agent("smart", "--camera", "porch", "--source", str(vtest), "--loop")
     start_agent("analyzer")
     start_agent("dumb", "--camera", "gate", "--source", str(vtest), "--loop", "--fps", "2", "--width", "320")
     recorder.wait_status("porch", state="running", revision=1, timeout=60)
     recorder.wait_status("gate", state="running", revision=1, timeout=60)  # the analyzer's
     recorder.wait_for(TOPICS.availability("gate"), _online)
+    detectors = smart.detector_pids()
 
     recorder.close()
     broker.stop()
@@ -63,6 +64,9 @@ def test_every_role_reports_its_state_within_5_s_of_a_broker_restart(broker, rec
         },
     )
     assert max(took.values()) <= BACK_WITHIN_S, took
+    # The broker kept the retained config and sends it again: the same config, no restart. (The
+    # analyzer's may: the dumb camera's last will reaches it as mosquitto shuts down.)
+    assert smart.detector_pids() == detectors
 
 
 def test_an_agent_started_while_the_broker_is_down_reports_within_5_s(broker, recorder, start_agent, vtest):
