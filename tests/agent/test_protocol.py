@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -22,6 +21,7 @@ import pytest
 
 from roiwatch_agent import protocol as p
 from roiwatch_agent.protocol import ProtocolError
+from roiwatch_dev import REPO
 
 # --------------------------------------------------------------------------------------------
 # Helpers
@@ -1010,7 +1010,7 @@ def test_shard_of_is_the_same_in_every_process() -> None:
         subprocess.run(
             [sys.executable, "-c", code, *CAMERA_IDS[:40]],
             env={"PYTHONHASHSEED": seed},
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=REPO,
             capture_output=True,
             text=True,
             check=True,
