@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import protocol
 from ..video.errors import SourceError
 from ..video.redact import redact_source
 from ..video.rpicam import RpicamOptions, die_with_parent, set_process_name
@@ -35,7 +36,6 @@ RETRY_FIRST = 0.5  # seconds; doubles up to RETRY_MAX while the source keeps fai
 RETRY_MAX = 10.0
 HEALTHY_AFTER = 30.0  # a source that delivered this long starts again from RETRY_FIRST
 BEAT_EVERY = 0.5
-DEFAULT_FPS = 5.0  # until a detection process says what it wants
 PROCESS_NAME = "roiwatch-cap"  # what ps shows (the source itself never: it may hold a password)
 
 
@@ -106,7 +106,8 @@ def _capture(spec: CaptureSpec, writer: FrameWriter, stopping: threading.Event) 
     from ..video.feeds import FileFeed, Pace, open_feed  # OpenCV is imported here, in this process only
 
     # While no detection process reads (disarmed, or between two), frames are drained, not decoded.
-    pace = Pace(lambda: writer.want_fps or DEFAULT_FPS, lambda: writer.reader_active)
+    # The config's default rate until a detection process says what it wants.
+    pace = Pace(lambda: writer.want_fps or protocol.FPS.default, lambda: writer.reader_active)
     delay = RETRY_FIRST
     while not stopping.is_set():
         last = writer.last_timestamp()
