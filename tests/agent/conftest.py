@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import cv2
 import pytest
 
 from roiwatch_agent import protocol
-from roiwatch_dev import REPO
+from roiwatch_dev import VIDEO
 from roiwatch_dev.agents import AgentProcess
 from roiwatch_dev.mosquitto import Mosquitto
 from roiwatch_dev.recorder import Recorder
@@ -21,13 +20,9 @@ from tests.scene import write_scene
 TOPICS = protocol.Topics()
 
 
-def video_path() -> Path:
-    return Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
-
-
 @pytest.fixture(scope="session")
 def vtest() -> Path:
-    path = video_path()
+    path = VIDEO
     if not path.exists():
         pytest.skip(f"test video {path} missing: run scripts/setup")
     return path

@@ -7,7 +7,6 @@ the frames and inspected); each is given by a point on the person's body.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import cv2
@@ -21,7 +20,7 @@ from roiwatch_agent.detection.person_model import (
     find_model_path,
     load_person_detector,
 )
-from roiwatch_dev import REPO, textgraph
+from roiwatch_dev import VIDEO, textgraph
 
 # frame index -> points (x, y) on people that the SSD finds with a score well above 0.5
 PEOPLE = {
@@ -32,13 +31,9 @@ PEOPLE = {
 MIN_SCORE = 0.5
 
 
-def _video() -> Path:
-    return Path(os.environ.get("ROIWATCH_TEST_VIDEO", REPO / ".cache/data/vtest.avi"))
-
-
 @pytest.fixture(scope="module")
 def frames() -> dict[int, np.ndarray]:
-    path = _video()
+    path = VIDEO
     if not path.exists():
         pytest.skip(f"test video {path} missing: run scripts/setup or set ROIWATCH_TEST_VIDEO")
     cap = cv2.VideoCapture(str(path))

@@ -23,9 +23,9 @@ from roiwatch_agent.detection.person_model import (
     load_person_detector,
 )
 from roiwatch_agent.detection.roi import person_min_score
-from roiwatch_dev import REPO
+from roiwatch_dev import REPO, VIDEO
 
-from .conftest import TOPICS, WALKWAY, make_config, roi, video_path
+from .conftest import TOPICS, WALKWAY, make_config, roi
 
 LOGGER = "roiwatch_agent.detection.person_model"
 # The default sensitivity (50), the lowest (1) and the highest (100).
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(person_model.ort is None, reason="onnxruntime is
 @pytest.fixture(scope="module")
 def images() -> list[np.ndarray]:
     """Every 7th frame of the first 280, whole, and a crop of each around the walkway."""
-    path = video_path()
+    path = VIDEO
     if not path.exists():
         pytest.skip(f"test video {path} missing: run scripts/setup")
     cap = cv2.VideoCapture(str(path))

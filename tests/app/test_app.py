@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from roiwatch_agent import protocol
+from roiwatch_dev import VIDEO
 from roiwatch_dev.agents import cmdline, descendants, pid_alive
 from roiwatch_dev.mosquitto import Mosquitto
 from roiwatch_dev.recorder import Recorder
 from roiwatch_dev.waiting import wait_until
-from tests.agent.conftest import TOPICS, WALKWAY, make_config, roi, video_path
+from tests.agent.conftest import TOPICS, WALKWAY, make_config, roi
 
 from .conftest import PASSWORDS, App
 
@@ -68,12 +69,12 @@ def test_no_broker_from_the_supervisor_is_one_clear_line_and_exit_3(app: App, su
 @pytest.fixture
 def dumb_camera(broker: Mosquitto, tmp_path: Path) -> subprocess.Popen[bytes]:
     """An ESP32-CAM-like dumb camera: vtest.avi's frames as JPEGs over MQTT, with its own login."""
-    if not video_path().exists():
+    if not VIDEO.exists():
         pytest.skip("vtest.avi is missing: run scripts/setup")
     log = (tmp_path / "dumb.log").open("wb")
     proc = subprocess.Popen(
         [
-            *(str(HOST_AGENT), "dumb", "--camera", CAM, "--source", str(video_path()), "--loop"),
+            *(str(HOST_AGENT), "dumb", "--camera", CAM, "--source", str(VIDEO), "--loop"),
             *("--fps", "5", "--width", "384", "--broker", f"mqtt://{CAM}@127.0.0.1:{broker.port}"),
         ],
         env={**os.environ, "ROIWATCH_MQTT_PASSWORD": PASSWORDS[CAM]},

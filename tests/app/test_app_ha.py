@@ -26,9 +26,10 @@ from pytest_homeassistant_custom_component.components.diagnostics import get_dia
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.roiwatch.const import DOMAIN
+from roiwatch_dev import VIDEO
 from roiwatch_dev.mosquitto import Mosquitto
 from roiwatch_dev.waiting import wait_for
-from tests.agent.conftest import video_path, vtest_jpegs
+from tests.agent.conftest import vtest_jpegs
 from tests.ha.helpers import add_region, camera_device, is_state, setup_real_mqtt
 
 from .conftest import PASSWORDS, App, _Server
@@ -42,9 +43,9 @@ pytestmark = pytest.mark.usefixtures("enable_custom_integrations", "mock_hass_co
 @pytest.fixture
 def ip_camera(broker: Mosquitto) -> Iterator[_Server]:
     """One IP camera: /stream.mjpg (HTTP basic auth) and /snapshot.jpg, showing vtest.avi live."""
-    if not video_path().exists():
+    if not VIDEO.exists():
         pytest.skip("vtest.avi is missing: run scripts/setup")
-    frames = vtest_jpegs(video_path(), n=120, width=384)
+    frames = vtest_jpegs(VIDEO, n=120, width=384)
     t0 = time.monotonic()
     login = "Basic " + base64.b64encode(":".join(CAMERA_LOGIN).encode()).decode()
 

@@ -34,13 +34,12 @@ from custom_components.roiwatch.const import (
     SUBENTRY_ROI,
 )
 from custom_components.roiwatch.protocol import CameraConfig, parse_config
-from roiwatch_dev import REPO
+from roiwatch_dev import VIDEO
 from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
 from roiwatch_dev.waiting import wait_for
 
 AGENT = Path(sys.executable).parent / "roiwatch-agent"
 """The agent installed beside this Python: each leg of the test matrix runs its own."""
-VIDEO = REPO / ".cache" / "data" / "vtest.avi"
 REAL_AGENT_MARKS = [
     pytest.mark.e2e,
     pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
