@@ -18,9 +18,10 @@ import queue
 import socket
 import threading
 import time
-from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from .. import protocol
 from ..broker import connect_async, connection_accepted, disconnect_gracefully, make_client
@@ -86,7 +87,14 @@ class ControlLoop:
 
     # ---- MQTT thread --------------------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _u: object,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if not connection_accepted(client, self.settings.broker, reason):
             return
         _LOGGER.info("Connected to %s", self.settings.broker.redacted_url)
@@ -97,15 +105,19 @@ class ControlLoop:
         self.on_connected()
         self.inbox.put(("", _CONNECTED, b""))  # resynchronise controllers on the main thread
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: mqtt.DisconnectFlags, reason: ReasonCode, _p: Properties | None
+    ) -> None:
         if reason.is_failure:
             _LOGGER.warning("Lost the broker (%s); reconnecting", reason)
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, mid: int, _r: list[ReasonCode], _p: Properties | None
+    ) -> None:
         if mid == self._regions_mid:
             self.inbox.put(("", _SUBSCRIBED, b""))
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         parsed = self.topics.parse(msg.topic)
         if parsed is None:
             return

@@ -9,7 +9,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -24,10 +24,10 @@ BACKOFF_MAX = 30.0
 HEALTHY_AFTER = 30.0  # a process that ran this long resets the backoff
 READY_WAIT = 10.0  # seconds the old process detects on while its successor loads, at most
 
-_context: BaseContext | None = None
+_context: ForkServerContext | SpawnContext | None = None
 
 
-def context() -> BaseContext:
+def context() -> ForkServerContext | SpawnContext:
     """Forkserver where available: children fork from a clean, pre-imported server process.
 
     That keeps a restart fast (no re-import of OpenCV and numpy) and avoids forking the
@@ -54,7 +54,7 @@ class _Running:
     def __init__(self, spec: DetectorSpec, on_message: Callable[[tuple[Any, ...]], None]) -> None:
         ctx = context()
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc: BaseProcess = ctx.Process(  # type: ignore[attr-defined]
+        self.proc: BaseProcess = ctx.Process(
             target=run, args=(spec, child), name=f"roiwatch-detector-{spec.camera_id}", daemon=True
         )
         self.proc.start()
@@ -72,7 +72,7 @@ class _Running:
         self.send("go", held)
         self.live = True
 
-    def send(self, *msg: Any) -> None:
+    def send(self, *msg: object) -> None:
         with contextlib.suppress(OSError):  # the child may be gone already
             self.conn.send(msg)
 

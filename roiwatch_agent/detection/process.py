@@ -16,10 +16,12 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import EllipsisType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import paho.mqtt.client as mqtt
 from cv2.typing import MatLike
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, disconnect, make_client
@@ -254,7 +256,14 @@ class DetectionProcess:
     def _publish_preview(self, jpeg: bytes) -> None:
         self.client.publish(self.topics.preview(self.cam), jpeg, qos=0, retain=False)
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _u: object,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if not connection_accepted(client, self.spec.settings.broker, reason):
             return
         self.reporter.publish_all()
@@ -263,7 +272,7 @@ class DetectionProcess:
         if self.pictures is not None:
             client.subscribe(self.topics.frame(self.cam), qos=0)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.topics.preview_request(self.cam):
             self.preview.request(msg.payload)
         elif self.pictures is not None and msg.topic == self.topics.frame(self.cam):
@@ -285,7 +294,7 @@ class DetectionProcess:
                 self.reporter.set_status(error=msg[1])
         return self.stopping.is_set()
 
-    def _tell(self, *msg: Any) -> None:
+    def _tell(self, *msg: object) -> None:
         try:
             self.control.send(msg)
         except OSError:

@@ -14,9 +14,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from .. import protocol
 from ..broker import BrokerSettings, connect_async, connection_accepted, disconnect_gracefully, make_client
@@ -81,7 +82,14 @@ class DumbCamera:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _u: object,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if not connection_accepted(client, self.broker, reason):
             return
         cam = self.camera_id
@@ -94,7 +102,7 @@ class DumbCamera:
         )
         client.publish(self.topics.availability(cam), protocol.ONLINE, qos=1, retain=True)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
             if msg.topic == self.topics.armed(self.camera_id):
                 armed = protocol.parse_armed(msg.payload)
