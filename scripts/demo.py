@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,7 +38,12 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: roiwatch_dev
+from roiwatch_dev import REPO
+from roiwatch_dev.mosquitto import find_mosquitto
+from roiwatch_dev.ports import free_port
+
+ROOT = REPO
 RUN = ROOT / "demo" / "run"
 LOGS = RUN / "logs"
 HA_CONFIG = RUN / "ha-config"
@@ -120,27 +124,11 @@ def log(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
-def free_port(preferred: int | None = None) -> int:
-    if preferred:
-        with socket.socket() as s:
-            # As the servers do: a port in TIME_WAIT after the previous run is free.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", preferred))
-            except OSError:
-                pass
-            else:
-                return preferred
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def find_mosquitto() -> str:
-    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    raise SystemExit("[demo] mosquitto is not installed: run scripts/setup")
+def mosquitto_path() -> str:
+    path = find_mosquitto()
+    if path is None:
+        raise SystemExit("[demo] mosquitto is not installed: run scripts/setup")
+    return path
 
 
 def local_time_zone() -> str:
@@ -588,7 +576,7 @@ class Demo:
     def start_processes(self) -> None:
         broker = f"mqtt://127.0.0.1:{self.mqtt_port}"
         agent = str(VENV_BIN / "roiwatch-agent")
-        self.processes.start("mosquitto", [find_mosquitto(), "-c", str(RUN / "mosquitto.conf")])
+        self.processes.start("mosquitto", [mosquitto_path(), "-c", str(RUN / "mosquitto.conf")])
         time.sleep(0.3)
         self.processes.check_alive()
         log(f"mosquitto listens on 127.0.0.1:{self.mqtt_port}")

@@ -24,7 +24,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from roiwatch_dev import REPO
-from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto, free_port
+from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
+from roiwatch_dev.ports import free_port
 
 ACL_EXAMPLE = REPO / "docs" / "mosquitto-acl.example"
 CONF_EXAMPLE = REPO / "docs" / "mosquitto.conf.example"

@@ -36,8 +36,9 @@ from homeassistant.helpers.event import async_track_state_change_event
 from custom_components.roiwatch.const import CONF_CAMERA_ID, CONF_FPS, CONF_KIND, CONF_SOURCE, DOMAIN
 from custom_components.roiwatch.pump import FramePump
 from roiwatch_dev import REPO
-from roiwatch_dev.mosquitto import Mosquitto, free_port
+from roiwatch_dev.mosquitto import Mosquitto
 from roiwatch_dev.picture_server import PictureServer
+from roiwatch_dev.ports import free_port
 from roiwatch_dev.waiting import wait_for
 
 from .bench_e2e import _agent
