@@ -64,6 +64,18 @@ class AgentProcess:
         return self.proc.returncode
 
 
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """``systemctl stop``: SIGTERM to the process group we started, SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
 def cmdline(pid: int) -> str:
     """The process's command line, its arguments joined by spaces ("" once it is gone)."""
     try:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 
 from roiwatch_agent import protocol
 from roiwatch_dev import REPO, VIDEO
+from roiwatch_dev.agents import stop_group
 from roiwatch_dev.mosquitto import Mosquitto
 
 WORK = REPO / ".cache/pi-emulated"
@@ -118,23 +118,12 @@ def run_in_root(root: Path, script: str, log: Path, timeout: float = STEP_TIMEOU
         try:
             rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            stop_group(proc)
+            stop_group(proc, 60)
             die(f"timed out after {timeout} s: {script[:80]}... (log: {log})")
     if rc != 0:
         print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
         die(f"failed (exit {rc}): {script[:80]}... (log: {log})")
     return time.monotonic() - t0
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group we started (the agent stops cleanly), SIGKILL if it lingers."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def bootstrap(arch: str, root: Path, log: Path, release: str) -> float | None:
@@ -250,7 +239,7 @@ def smoke_arm64(root: Path, broker: Mosquitto, watcher: Watcher, log: Path) -> f
             if not watcher.wait(lambda ms: (TOPICS.roi(cam, "walk"), b"ON") in ms, 600, proc):
                 die(f"arm64: the walkway region never turned ON (log: {log})")
         finally:
-            stop_group(proc)
+            stop_group(proc, 60)
     return time.monotonic() - t0
 
 
@@ -301,7 +290,7 @@ def smoke_armhf(root: Path, broker: Mosquitto, watcher: Watcher, log: Path) -> f
             if (TOPICS.availability(cam), b"online") not in watcher.messages:
                 die("armhf: the dumb camera did not report online")
         finally:
-            stop_group(proc)
+            stop_group(proc, 60)
     return time.monotonic() - t0
 
 

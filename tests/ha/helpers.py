@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -35,6 +33,7 @@ from custom_components.roiwatch.const import (
 )
 from custom_components.roiwatch.protocol import CameraConfig, parse_config
 from roiwatch_dev import VIDEO
+from roiwatch_dev.agents import stop_group
 from roiwatch_dev.mosquitto import Mosquitto, find_mosquitto
 from roiwatch_dev.waiting import wait_for
 
@@ -357,20 +356,8 @@ class AgentProcesses:
         self.procs.append(proc)
         return proc
 
-    @staticmethod
-    def stop(proc: subprocess.Popen[bytes]) -> None:
-        """systemctl stop: SIGTERM to the whole group (SIGKILL if it hangs)."""
-        if proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
     def close(self) -> None:
         for proc in self.procs:
-            self.stop(proc)
+            stop_group(proc)
         if self.log.exists():
             print(self.log.read_text()[-3000:])

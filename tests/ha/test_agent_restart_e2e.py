@@ -18,6 +18,7 @@ from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
 
 from custom_components.roiwatch.coordinator import RoiWatchCoordinator
+from roiwatch_dev.agents import stop_group
 from roiwatch_dev.mosquitto import Mosquitto
 from roiwatch_dev.waiting import wait_for
 
@@ -67,7 +68,7 @@ async def test_region_stays_on_across_a_restart_and_is_unavailable_when_stopped_
             return entry.runtime_data
 
         # A service restart: stopped, started again 2 s later.
-        await hass.async_add_executor_job(AgentProcesses.stop, agent)
+        await hass.async_add_executor_job(stop_group, agent)
         stopped = time.monotonic()
         await asyncio.sleep(2)
         agent = start_agent()
@@ -81,7 +82,7 @@ async def test_region_stays_on_across_a_restart_and_is_unavailable_when_stopped_
         assert hass.states.get(REGION).state == "on"
 
         # Stopped for good: unavailable once the grace is over, never off.
-        await hass.async_add_executor_job(AgentProcesses.stop, agent)
+        await hass.async_add_executor_job(stop_group, agent)
         stopped = time.monotonic()
         gone = await wait_for(is_state(hass, REGION, STATE_UNAVAILABLE), "the region to be unavailable", 30)
         assert gone >= stopped + GRACE - 1  # not before: a restart would have been noticed
